@@ -1,0 +1,120 @@
+# ckpt-nl: build, test and demo. The two commands a newcomer needs:
+#   make demo   build everything, boot the VM, load the module, run the demo
+#   make test   Go unit tests, host integration tests (root), VM tests (KTAP)
+# Both install what is missing first (make deps: apt and a kernel cache).
+#
+# Another kernel: KDIR=/path/to/build VM_KERNEL=/path/to/bzImage make vmtest
+# (see scripts/kernel.sh).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+KERNEL_SH := scripts/kernel.sh
+KVER      := $(shell $(KERNEL_SH) release 2>/dev/null)
+KDIR_USED  = $(shell $(KERNEL_SH) kdir)
+VM_IMAGE   = $(shell $(KERNEL_SH) image)
+
+BUILD     := build
+GO        ?= go
+GOFLAGS_STATIC := CGO_ENABLED=0
+BIN       := $(BUILD)/ckpt-nl
+MODULE    := ckpt_pids.ko
+VM_TIMEOUT ?= 15m
+
+# Packages whose tests run in the VM (they need the module, BPF, or root).
+VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status
+# What the host's integration level demands (root runs make test).
+HOST_REQUIRE ?= root,bpf,settid
+
+GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
+KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
+
+.PHONY: all deps module build generate check-generated lint checkpatch \
+	unit integration vmtest test demo clean
+
+all: module build
+
+deps:
+	@scripts/deps.sh
+
+# --- the kernel module -------------------------------------------------------
+
+$(MODULE): $(KMOD_SOURCES)
+	$(MAKE) -C $(KDIR_USED) M=$(CURDIR) modules
+
+module: $(MODULE)
+
+checkpatch:
+	@scripts/checkpatch.sh kmod/*.c kmod/*.h kmod/uapi/*.h
+
+# --- Go ------------------------------------------------------------------------
+
+$(BIN): $(GO_SOURCES)
+	@mkdir -p $(BUILD)
+	$(GOFLAGS_STATIC) $(GO) build -o $@ ./go/cmd/ckpt-nl
+
+build: $(BIN)
+
+generate:
+	$(GO) generate ./go/uapi ./go/bpfprog
+
+# Regenerate into the tree and fail if anything changed: the committed
+# generated files must match their sources.
+check-generated:
+	@scripts/check-generated.sh
+
+lint: check-generated checkpatch
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l go tests)" || { gofmt -l go tests; echo "gofmt: files above need formatting"; exit 1; }
+
+# Go unit tests, run as an unprivileged user: privileged tests skip.
+unit:
+	$(GO) test -count=1 -exec $(CURDIR)/scripts/unprivileged.sh ./...
+
+# Every Go test as root on the host: BPF and procfs backends, real trees.
+integration:
+	CKPT_NL_REQUIRE=$(HOST_REQUIRE) $(GO) test -count=1 ./...
+
+# --- the VM --------------------------------------------------------------------
+
+VM_DIR := $(BUILD)/vm
+
+$(VM_DIR)/init: $(GO_SOURCES)
+	@mkdir -p $(VM_DIR)
+	$(GOFLAGS_STATIC) $(GO) build -o $@ ./tests/vm/init
+
+$(VM_DIR)/run: $(GO_SOURCES)
+	@mkdir -p $(VM_DIR)
+	$(GO) build -o $@ ./tests/vm/run
+
+vm-tests: $(GO_SOURCES)
+	@mkdir -p $(VM_DIR)/tests
+	@rm -f $(VM_DIR)/tests/*.test
+	@for p in $(VM_TEST_PKGS); do \
+		$(GOFLAGS_STATIC) $(GO) test -c -o $(VM_DIR)/tests/$$(basename $$p).test $$p || exit 1; \
+	done
+
+vmtest: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
+	$(VM_DIR)/run -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) \
+		-bin $(BIN) $(addprefix -test ,$(wildcard $(VM_DIR)/tests/*.test)) \
+		-log $(VM_DIR)/log -timeout $(VM_TIMEOUT)
+
+# --- the two commands ----------------------------------------------------------
+
+test: deps
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) vmtest
+
+demo: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
+	@echo "== guest: $(KVER) under QEMU, module loaded =="
+	@$(VM_DIR)/run -mode demo -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) \
+		-bin $(BIN) -log $(VM_DIR)/demo-log -timeout 5m \
+		-demo "ckpt-nl status"
+	@echo "== host: $$(uname -r) =="
+	@$(BIN) status
+
+clean:
+	-$(MAKE) -C $(KDIR_USED) M=$(CURDIR) clean
+	rm -rf $(BUILD)

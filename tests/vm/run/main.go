@@ -1,0 +1,239 @@
+// Command run boots a kernel under QEMU with the ckpt-nl test initramfs and
+// reports the result. It is the host half of "make vmtest" and "make demo".
+//
+// It packs an initramfs (the guest /init, the module, binaries for /bin,
+// Go test binaries for /tests), boots it with panic_on_warn=1, streams
+// what the guest prints on its result port (ttyS1) to standard output and
+// keeps the kernel console (ttyS0) in a log file. It succeeds only when
+// all of these hold:
+//   - QEMU exits with the guest's pass code (isa-debug-exit), not by a
+//     panic, a triple fault or the timeout;
+//   - in test mode, the KTAP on the result port is complete (every planned
+//     result present, at every depth) and has no "not ok";
+//   - the console shows no WARN, BUG, oops or panic.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ckpt-nl/ckpt-nl/go/initramfs"
+	"github.com/ckpt-nl/ckpt-nl/go/ktap"
+)
+
+// The guest's verdicts as QEMU exit codes: (byte << 1) | 1.
+const (
+	qemuPass = 0x10<<1 | 1
+	qemuFail = 0x11<<1 | 1
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+type config struct {
+	kernel, init, module, mode, logDir, appendArgs string
+	mem                                            string
+	smp                                            int
+	timeout                                        time.Duration
+	bins, tests, demo, files                       listFlag
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.kernel, "kernel", "", "kernel image to boot (vmlinux or bzImage)")
+	flag.StringVar(&c.init, "init", "", "the guest /init binary (tests/vm/init, static)")
+	flag.StringVar(&c.module, "module", "", "ckpt_pids.ko for the guest")
+	flag.StringVar(&c.mode, "mode", "test", "test: run /tests and print KTAP; demo: run the -demo commands")
+	flag.StringVar(&c.logDir, "log", "", "directory for console.log and results.ktap (default: a temporary one)")
+	flag.StringVar(&c.appendArgs, "append", "", "extra kernel command line")
+	flag.StringVar(&c.mem, "mem", "1G", "guest memory")
+	flag.IntVar(&c.smp, "smp", 2, "guest CPUs")
+	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "kill the guest after this long")
+	flag.Var(&c.bins, "bin", "file to put in the guest's /bin (repeatable)")
+	flag.Var(&c.tests, "test", "Go test binary to run in the guest (repeatable)")
+	flag.Var(&c.demo, "demo", "command for demo mode (repeatable, run in order)")
+	flag.Var(&c.files, "file", "GUESTPATH=HOSTPATH: another file for the guest (repeatable)")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintf(os.Stderr, "vm: FAIL: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	if c.kernel == "" || c.init == "" {
+		return errors.New("-kernel and -init are required")
+	}
+	if _, err := os.Stat(c.kernel); err != nil {
+		return fmt.Errorf("kernel image: %w (run 'make deps', or set VM_KERNEL)", err)
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return fmt.Errorf("qemu-system-x86_64 not found (run 'make deps'): %w", err)
+	}
+	if c.logDir == "" {
+		dir, err := os.MkdirTemp("", "ckpt-nl-vm-")
+		if err != nil {
+			return err
+		}
+		c.logDir = dir
+	}
+	if err := os.MkdirAll(c.logDir, 0o755); err != nil {
+		return err
+	}
+	initrd := filepath.Join(c.logDir, "initramfs.cpio")
+	if err := packInitramfs(c, initrd); err != nil {
+		return err
+	}
+	consoleLog := filepath.Join(c.logDir, "console.log")
+
+	cmdline := "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic " +
+		"ckptnl.mode=" + c.mode + " " + c.appendArgs
+	args := []string{
+		"-M", "pc", "-cpu", "max", "-m", c.mem, "-smp", fmt.Sprint(c.smp),
+		"-nodefaults", "-display", "none", "-no-reboot",
+		"-kernel", c.kernel, "-initrd", initrd, "-append", cmdline,
+		"-serial", "file:" + consoleLog, // ttyS0: the kernel console
+		"-serial", "stdio", // ttyS1: results
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, qemu, args...)
+	cmd.Stdin = nil
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	fmt.Fprintf(os.Stderr, "vm: booting %s (logs in %s)\n", c.kernel, c.logDir)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start qemu: %w", err)
+	}
+	var results bytes.Buffer
+	streamed := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			fmt.Println(line)
+			results.WriteString(line + "\n")
+		}
+		streamed <- sc.Err()
+	}()
+	<-streamed
+	waitErr := cmd.Wait()
+	elapsed := time.Since(start)
+	os.WriteFile(filepath.Join(c.logDir, "results.txt"), results.Bytes(), 0o644)
+
+	var failures []string
+	code := cmd.ProcessState.ExitCode()
+	switch {
+	case ctx.Err() != nil:
+		failures = append(failures, fmt.Sprintf("guest hung: killed after %v", c.timeout))
+	case code == qemuPass:
+	case code == qemuFail:
+		failures = append(failures, "the guest reported failure")
+	case code == 0:
+		failures = append(failures, "the guest panicked or powered off without a verdict")
+	default:
+		failures = append(failures, fmt.Sprintf("qemu exited with %d (%v)", code, waitErr))
+	}
+	if c.mode == "test" {
+		doc, err := ktap.Parse(bytes.NewReader(results.Bytes()))
+		if err != nil {
+			failures = append(failures, err.Error())
+		} else {
+			failures = append(failures, doc.AllProblems()...)
+			pass, fail, skip := doc.Count()
+			fmt.Fprintf(os.Stderr, "vm: KTAP: %d planned, %d results; leaves pass:%d fail:%d skip:%d\n",
+				doc.Plan, len(doc.Tests), pass, fail, skip)
+		}
+	}
+	console, _ := os.ReadFile(consoleLog)
+	failures = append(failures, consoleProblems(console)...)
+	fmt.Fprintf(os.Stderr, "vm: guest ran %.1fs\n", elapsed.Seconds())
+	if len(failures) > 0 {
+		fmt.Fprintf(os.Stderr, "vm: kernel console (last lines of %s):\n%s\n", consoleLog, tail(string(console), 40))
+		return errors.New(strings.Join(failures, "; "))
+	}
+	return nil
+}
+
+var consoleBad = regexp.MustCompile(`(?m)(Kernel panic|WARNING: |BUG: |Oops|general protection fault|Call Trace:|UBSAN:|refcount_t: )`)
+
+func consoleProblems(console []byte) []string {
+	var out []string
+	for _, m := range consoleBad.FindAllIndex(console, 5) {
+		start := bytes.LastIndexByte(console[:m[0]], '\n') + 1
+		end := bytes.IndexByte(console[m[0]:], '\n')
+		if end < 0 {
+			end = len(console) - m[0]
+		}
+		out = append(out, "kernel console: "+strings.TrimSpace(string(console[start:m[0]+end])))
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func packInitramfs(c config, out string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := initramfs.NewWriter(bw)
+	for _, d := range []string{"proc", "sys", "dev", "tmp", "run", "bin", "sbin", "tests"} {
+		w.Dir(d, 0o755)
+	}
+	w.CopyFile("init", c.init)
+	if c.module != "" {
+		w.CopyFile("lib/modules/extra/ckpt_pids.ko", c.module)
+	}
+	for _, b := range c.bins {
+		w.CopyFile("bin/"+filepath.Base(b), b)
+	}
+	for _, t := range c.tests {
+		w.CopyFile("tests/"+filepath.Base(t), t)
+	}
+	for _, spec := range c.files {
+		guest, host, ok := strings.Cut(spec, "=")
+		if !ok {
+			return fmt.Errorf("-file %q: want GUESTPATH=HOSTPATH", spec)
+		}
+		w.CopyFile(guest, host)
+	}
+	if len(c.demo) > 0 {
+		w.File("demo", 0o644, []byte(strings.Join(c.demo, "\n")+"\n"))
+	}
+	if err := w.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
