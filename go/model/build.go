@@ -1,0 +1,237 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+)
+
+// RawPid is a pid object as a backend found it.
+type RawPid struct {
+	// Numbers from the root's namespace (index 0) down to the object's own.
+	Numbers []int32
+	// NS identifies the namespace at each level (the namespace's inode
+	// number); same length as Numbers.
+	NS []uint64
+}
+
+// RawTask is a task as a backend found it. Pid objects are named by the
+// backend's own keys (a kernel pointer, or the number in the root's
+// namespace): keys into Raw.Pids, or 0 for "outside the image".
+type RawTask struct {
+	Pid, Tgid, Pgid, Sid uint64
+	PPid                 uint64 // key of the parent's tgid; ignored for the root
+	State                State  // Alive, Stopped or Zombie: Build derives Dead
+	ExitCode             int32
+	Comm                 string
+	Argv                 []string
+}
+
+// Raw is an uncanonical snapshot from a backend.
+type Raw struct {
+	Mode Mode
+	// RootPid is the key of the root task's pid.
+	RootPid uint64
+	Pids    map[uint64]*RawPid
+	Tasks   []RawTask
+	Meta    Meta
+}
+
+// Build makes the canonical snapshot of the tree under r's root: the root
+// and its descendants by parentage. Tasks of r that are not in that tree
+// are ignored, so a backend may hand over every task it saw. It applies the
+// mode's rules (the root session, pids outside the root namespace) and
+// returns the errors a container checkpoint must refuse.
+func Build(r *Raw) (*Snapshot, error) {
+	b := &builder{raw: r, pidTag: map[uint64]uint32{}, nsTag: map[uint64]uint32{}}
+	return b.build()
+}
+
+type builder struct {
+	raw    *Raw
+	s      Snapshot
+	pidTag map[uint64]uint32
+	nsTag  map[uint64]uint32
+}
+
+// OutsideError is a container checkpoint's refusal: a task refers to a pid
+// outside the root's namespace.
+type OutsideError struct {
+	Comm  string
+	Nr    int32 // the task's pid number at level 0
+	Field string
+}
+
+func (e *OutsideError) Error() string {
+	return fmt.Sprintf("task %d (%s): %s is outside the container's pid namespace", e.Nr, e.Comm, e.Field)
+}
+
+func (b *builder) build() (*Snapshot, error) {
+	r := b.raw
+	b.s.Mode = r.Mode
+	b.s.Meta = r.Meta
+	if r.Mode != ModeContainer && r.Mode != ModeSubtree {
+		return nil, fmt.Errorf("snapshot: bad mode %d", r.Mode)
+	}
+	root := -1
+	for i := range r.Tasks {
+		if r.Tasks[i].Pid == r.RootPid {
+			root = i
+			break
+		}
+	}
+	if root < 0 {
+		return nil, fmt.Errorf("snapshot: the root task is not among the tasks found")
+	}
+	rt := &r.Tasks[root]
+	if rt.Pid != rt.Tgid {
+		return nil, fmt.Errorf("snapshot: the root %d is a thread, not a process", b.nr(rt.Pid))
+	}
+	if r.Mode == ModeContainer && b.nr(rt.Pid) != 1 {
+		return nil, fmt.Errorf("snapshot: container mode needs the init of a pid namespace as root; %d is not (use --mode subtree)", b.nr(rt.Pid))
+	}
+
+	// Index processes and threads; every key a task uses must be known.
+	threads := map[uint64][]int{}  // tgid key -> task indexes, leader first
+	children := map[uint64][]int{} // parent tgid key -> leaders
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		for _, k := range []uint64{t.Pid, t.Tgid} {
+			if k == 0 || r.Pids[k] == nil {
+				return nil, fmt.Errorf("snapshot: task %d refers to an unknown pid object %#x", b.nr(t.Pid), k)
+			}
+		}
+		threads[t.Tgid] = append(threads[t.Tgid], i)
+		if t.Pid == t.Tgid && i != root {
+			children[t.PPid] = append(children[t.PPid], i)
+		}
+	}
+	byNr := func(idx []int) {
+		slices.SortFunc(idx, func(a, c int) int {
+			ta, tc := &r.Tasks[a], &r.Tasks[c]
+			la, lc := ta.Pid == ta.Tgid, tc.Pid == tc.Tgid
+			if la != lc { // the leader first
+				if la {
+					return -1
+				}
+				return 1
+			}
+			return int(b.nr(ta.Pid)) - int(b.nr(tc.Pid))
+		})
+	}
+	for _, v := range threads {
+		byNr(v)
+	}
+	for _, v := range children {
+		byNr(v)
+	}
+
+	// Depth-first, parent before child: a process, its threads, then the
+	// children of the group.
+	var order []int
+	var visit func(leader int)
+	visit = func(leader int) {
+		group := threads[r.Tasks[leader].Tgid]
+		order = append(order, group...)
+		for _, c := range children[r.Tasks[leader].Tgid] {
+			visit(c)
+		}
+	}
+	if len(order) == 0 {
+		visit(root)
+	}
+
+	rootSession := uint64(0)
+	if r.Mode == ModeSubtree && rt.Sid != rt.Pid {
+		rootSession = rt.Sid
+	}
+	liveThreads := map[uint64]int{}
+	for _, i := range order {
+		t := &r.Tasks[i]
+		if t.Pid != t.Tgid && t.State != Zombie {
+			liveThreads[t.Tgid]++
+		}
+	}
+
+	for n, i := range order {
+		t := &r.Tasks[i]
+		rec := Task{State: t.State, ExitCode: t.ExitCode, Comm: t.Comm, Argv: t.Argv}
+		var err error
+		if rec.Pid, err = b.tag(t, "pid", t.Pid, 0); err != nil {
+			return nil, err
+		}
+		if rec.Tgid, err = b.tag(t, "tgid", t.Tgid, 0); err != nil {
+			return nil, err
+		}
+		if rec.Pgid, err = b.tag(t, "process group", t.Pgid, 0); err != nil {
+			return nil, err
+		}
+		if rec.Sid, err = b.tag(t, "session", t.Sid, rootSession); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			rec.PPid = b.pidTag[t.PPid]
+		}
+		rec.Depth = len(r.Pids[t.Pid].Numbers) - 1
+		if rec.State == Zombie && !rec.IsThread() && liveThreads[t.Tgid] > 0 {
+			rec.State, rec.ExitCode = Dead, 0
+		}
+		if rec.State != Zombie {
+			rec.ExitCode = 0
+		}
+		b.s.Tasks = append(b.s.Tasks, rec)
+	}
+	if err := b.s.Validate(); err != nil {
+		return nil, fmt.Errorf("snapshot: inconsistent tree (was it changing?): %w", err)
+	}
+	return &b.s, nil
+}
+
+func (b *builder) nr(key uint64) int32 {
+	if p := b.raw.Pids[key]; p != nil && len(p.Numbers) > 0 {
+		return p.Numbers[0]
+	}
+	return 0
+}
+
+// tag returns the tag of pid object key, adding it (and its namespaces)
+// on first use.
+func (b *builder) tag(t *RawTask, field string, key, rootSession uint64) (uint32, error) {
+	if key != 0 && key == rootSession {
+		return TagRootSession, nil
+	}
+	p := b.raw.Pids[key]
+	if key == 0 || p == nil || len(p.Numbers) == 0 || p.Numbers[0] == 0 {
+		if b.raw.Mode == ModeContainer {
+			return 0, &OutsideError{Comm: t.Comm, Nr: b.nr(t.Pid), Field: field}
+		}
+		return TagOutside, nil
+	}
+	if tag, ok := b.pidTag[key]; ok {
+		return tag, nil
+	}
+	if len(p.Numbers) > MaxDepth {
+		return 0, fmt.Errorf("snapshot: pid %d has %d levels, more than %d", p.Numbers[0], len(p.Numbers), MaxDepth)
+	}
+	if len(p.NS) != len(p.Numbers) {
+		return 0, fmt.Errorf("snapshot: pid %d: %d numbers but %d namespaces", p.Numbers[0], len(p.Numbers), len(p.NS))
+	}
+	var parent uint32
+	for level, id := range p.NS {
+		nt, ok := b.nsTag[id]
+		if ok {
+			if ns := &b.s.Namespaces[nt-1]; ns.Level != level || ns.Parent != parent {
+				return 0, fmt.Errorf("snapshot: pid %d: namespace %d seen at level %d under ns %d, and before at level %d under ns %d",
+					p.Numbers[0], id, level, parent, ns.Level, ns.Parent)
+			}
+		} else {
+			nt = uint32(len(b.s.Namespaces) + 1)
+			b.nsTag[id] = nt
+			b.s.Namespaces = append(b.s.Namespaces, Namespace{Tag: nt, Parent: parent, Level: level})
+		}
+		parent = nt
+	}
+	tag := uint32(len(b.s.Pids) + 1)
+	b.pidTag[key] = tag
+	b.s.Pids = append(b.s.Pids, Pid{Tag: tag, NS: parent, Numbers: slices.Clone(p.Numbers)})
+	return tag, nil
+}
