@@ -142,12 +142,12 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("Diff(a, a) = %q", d)
 	}
 	tasks := modeltest.JobControl()
-	tasks[3].State = model.Alive            // job1b no longer stopped
-	tasks[5].Exit = 4 << 8                   // z exited differently
-	tasks[8].Pid = []int32{10, 3}            // nsinit has another number inside
-	tasks[9].Pid = []int32{11, 2}            // unchanged
+	tasks[3].State = model.Alive                                         // job1b no longer stopped
+	tasks[5].Exit = 4 << 8                                               // z exited differently
+	tasks[8].Pid = []int32{10, 3}                                        // nsinit has another number inside
+	tasks[9].Pid = []int32{11, 2}                                        // unchanged
 	tasks = append(tasks, modeltest.T{Nr: 12, PPid: 1, Pgid: 1, Sid: 1}) // extra task
-	tasks[0].Comm = "other"                  // metadata: ignored
+	tasks[0].Comm = "other"                                              // metadata: ignored
 	b := modeltest.Build(t, model.ModeContainer, tasks)
 	want := []string{
 		"pid 10: numbers per level [10 1] vs [10 3]",
