@@ -22,7 +22,7 @@ MODULE    := ckpt_pids.ko
 VM_TIMEOUT ?= 15m
 
 # Packages whose tests run in the VM (they need the module, BPF, or root).
-VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status
+VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status ./go/executor
 # What the host's integration level demands (root runs make test).
 HOST_REQUIRE ?= root,bpf,settid
 
@@ -56,7 +56,7 @@ $(BIN): $(GO_SOURCES)
 build: $(BIN)
 
 generate:
-	$(GO) generate ./go/uapi ./go/bpfprog
+	$(GO) generate ./go/uapi ./go/bpfprog ./go/executor
 
 # Regenerate into the tree and fail if anything changed: the committed
 # generated files must match their sources.

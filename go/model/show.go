@@ -138,11 +138,16 @@ func (s *Snapshot) Ghosts() []Ghost {
 				ss = append(ss, fmt.Sprint(s.Nr(t.Pid)))
 			}
 		}
+		// In a subtree image the owner may live outside the tree.
+		gone := "dead"
+		if s.Mode == ModeSubtree {
+			gone = "absent"
+		}
 		if len(ss) > 0 {
-			why = append(why, "dead session leader of "+strings.Join(ss, " "))
+			why = append(why, gone+" session leader of "+strings.Join(ss, " "))
 		}
 		if len(pg) > 0 {
-			why = append(why, "dead process-group leader of "+strings.Join(pg, " "))
+			why = append(why, gone+" process-group leader of "+strings.Join(pg, " "))
 		}
 		if len(why) == 0 {
 			why = append(why, "unreferenced")

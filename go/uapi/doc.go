@@ -7,4 +7,4 @@
 // directory after changing the header.
 package uapi
 
-//go:generate go run ./internal/cgen -in ../../kmod/uapi/ckpt_pids.h -out zz_generated.go
+//go:generate go run ../cheader/cgen -in ../../kmod/uapi/ckpt_pids.h -out zz_generated.go

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ckpt-nl/ckpt-nl/go/uapi/internal/cheader"
+	"github.com/ckpt-nl/ckpt-nl/go/cheader"
 )
 
 // TestGeneratedMatchesHeader fails when kmod/uapi/ckpt_pids.h changed and
@@ -16,7 +16,7 @@ func TestGeneratedMatchesHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := cheader.GoFile(src, "uapi", "ckpt_pids.h")
+	want, err := cheader.GoFile(src, "uapi", "ckpt_pids.h", "CKPT_PIDS_")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ckpt-nl/ckpt-nl/go/uapi/internal/cheader"
+	"github.com/ckpt-nl/ckpt-nl/go/cheader"
 )
 
 func main() {
 	in := flag.String("in", "", "uapi header to read")
 	out := flag.String("out", "", "Go file to write")
 	pkg := flag.String("pkg", "uapi", "package name of the output")
+	prefix := flag.String("prefix", "CKPT_PIDS_", "prefix the Go names drop")
 	flag.Parse()
 	if *in == "" || *out == "" {
 		log.Fatal("cgen: -in and -out are required")
@@ -25,7 +26,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("cgen: %v", err)
 	}
-	code, err := cheader.GoFile(src, *pkg, filepath.Base(*in))
+	code, err := cheader.GoFile(src, *pkg, filepath.Base(*in), *prefix)
 	if err != nil {
 		log.Fatalf("cgen: %s: %v", *in, err)
 	}

@@ -27,10 +27,10 @@ var (
 	enumRE    = regexp.MustCompile(`(?s)enum[ \t\n]+[A-Za-z_0-9]*[ \t\n]*\{(.*?)\}`)
 )
 
-// Parse returns the constants of src in the order they appear. Names that
-// start with an underscore (include guards, __X_MAX counters) are evaluated
-// but not returned.
-func Parse(src []byte) ([]Const, error) {
+// Parse returns the constants of src in the order they appear, with Go
+// names that drop prefix. Names that start with an underscore (include
+// guards, __X_MAX counters) are evaluated but not returned.
+func Parse(src []byte, prefix string) ([]Const, error) {
 	text := commentRE.ReplaceAllString(string(src), " ")
 	type item struct {
 		pos  int
@@ -75,7 +75,7 @@ func Parse(src []byte) ([]Const, error) {
 	for _, it := range items {
 		if s, ok := stringLiteral(it.expr); ok {
 			if !strings.HasPrefix(it.name, "_") {
-				out = append(out, Const{CName: it.name, GoName: GoName(it.name), Str: &s})
+				out = append(out, Const{CName: it.name, GoName: GoName(it.name, prefix), Str: &s})
 			}
 			continue
 		}
@@ -91,7 +91,7 @@ func Parse(src []byte) ([]Const, error) {
 		}
 		values[it.name] = v
 		if !strings.HasPrefix(it.name, "_") {
-			out = append(out, Const{CName: it.name, GoName: GoName(it.name), Int: v})
+			out = append(out, Const{CName: it.name, GoName: GoName(it.name, prefix), Int: v})
 		}
 	}
 	return out, nil
@@ -105,10 +105,10 @@ func stringLiteral(expr string) (string, bool) {
 	return s, err == nil
 }
 
-// GoName turns CKPT_PIDS_CMD_GET_FEATURES into CmdGetFeatures: the family
-// prefix goes, A_ becomes Attr and F_ becomes Feature.
-func GoName(c string) string {
-	c = strings.TrimPrefix(c, "CKPT_PIDS_")
+// GoName turns CKPT_PIDS_CMD_GET_FEATURES into CmdGetFeatures: the prefix
+// (here "CKPT_PIDS_") goes, A_ becomes Attr and F_ becomes Feature.
+func GoName(c, prefix string) string {
+	c = strings.TrimPrefix(c, prefix)
 	words := strings.Split(strings.ToLower(c), "_")
 	switch words[0] {
 	case "a":
@@ -271,9 +271,9 @@ func (p *parser) unary() (int64, error) {
 }
 
 // GoFile returns formatted Go source declaring the constants of header src
-// (named name in the "generated" comment) in package pkg.
-func GoFile(src []byte, pkg, name string) ([]byte, error) {
-	consts, err := Parse(src)
+// (named name in the "generated" comment) in package pkg, without prefix.
+func GoFile(src []byte, pkg, name, prefix string) ([]byte, error) {
+	consts, err := Parse(src, prefix)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ enum x_cmd {
 enum x_bits { X_F_A = 1 << 0, X_F_B = 1 << 3 | X_F_A, };
 #endif
 `
-	got, err := Parse([]byte(src))
+	got, err := Parse([]byte(src), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 		"enum e { A = 1 << 70 };",
 		"#define A (1\n",
 	} {
-		if _, err := Parse([]byte(src)); err == nil {
+		if _, err := Parse([]byte(src), ""); err == nil {
 			t.Errorf("Parse(%q) succeeded, want an error", src)
 		}
 	}
@@ -76,7 +76,7 @@ func TestGoName(t *testing.T) {
 		"CKPT_PIDS_F_SNAPSHOT":       "FeatureSnapshot",
 		"CKPT_PIDS_GENL_NAME":        "GenlName",
 	} {
-		if got := GoName(in); got != want {
+		if got := GoName(in, "CKPT_PIDS_"); got != want {
 			t.Errorf("GoName(%s) = %s, want %s", in, got, want)
 		}
 	}

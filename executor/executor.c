@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The ckpt-nl executor: the program every restored (and every test-built)
+ * task runs instead of the Go runtime. It is freestanding (no libc, raw
+ * system calls) so that a parked task costs a few private pages.
+ *
+ * The coordinator starts it with the plan's memfd as fd 3 (see plan.h).
+ * The process it starts runs task 0 (the launcher); every task it creates
+ * with clone3 runs its own slice of the plan in the same binary: creating
+ * children with the set_tid array and checking the pid clone3 returns,
+ * setsid, setpgid, meeting the coordinator at barriers, and finally
+ * exiting, stopping or sleeping as the plan says. On any failure a task
+ * records the action and errno in the plan, wakes the coordinator, and
+ * exits.
+ */
+#include <linux/types.h>
+#include <linux/sched.h>
+#include <linux/futex.h>
+#include <linux/mman.h>
+#include <linux/prctl.h>
+#include <linux/wait.h>
+#include <asm/unistd.h>
+#include <asm/signal.h>
+
+#include "plan.h"
+
+#define PLAN_FD		3
+#define THREAD_STACK	(64 * 1024)
+
+/* errno values used here */
+#define E_INVAL		22
+#define E_EXIST		17
+#define E_CANCELED	125
+#define E_CHILD		10
+
+static struct cr_header *hdr;
+static struct cr_task *tasks;
+static struct cr_action *actions;
+
+/* ---- system calls ------------------------------------------------------ */
+
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define sys0(n)			sys6(n, 0, 0, 0, 0, 0, 0)
+#define sys1(n, a)		sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b)		sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c)	sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d)	sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+static void __attribute__((noreturn)) exit_group(int code)
+{
+	for (;;)
+		sys1(__NR_exit_group, code);
+}
+
+static void __attribute__((noreturn)) exit_thread(int code)
+{
+	for (;;)
+		sys1(__NR_exit, code);
+}
+
+static long futex_wait(__u32 *addr, __u32 val)
+{
+	return sys4(__NR_futex, addr, FUTEX_WAIT, val, 0);
+}
+
+static void futex_wake(__u32 *addr)
+{
+	sys3(__NR_futex, addr, FUTEX_WAKE, 0x7fffffff);
+}
+
+static __u32 load(__u32 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void store(__u32 *p, __u32 v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static void add(__u32 *p)
+{
+	__atomic_add_fetch(p, 1, __ATOMIC_ACQ_REL);
+}
+
+/*
+ * clone3 for a thread: the child starts on its own stack, so it must not
+ * return through this function; it calls run(arg) and ends there.
+ */
+static long clone3_thread(struct clone_args *args, void (*run)(long), long arg)
+{
+	register long r12 __asm__("r12") = (long)run;
+	register long r13 __asm__("r13") = arg;
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "mov $60, %%eax\n\t"
+			 "xor %%edi, %%edi\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "a"(__NR_clone3), "D"(args), "S"(sizeof(*args)), "r"(r12), "r"(r13)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* The compiler may emit calls to these. */
+void *memset(void *s, int c, unsigned long n)
+{
+	unsigned char *p = s;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return s;
+}
+
+void *memcpy(void *d, const void *s, unsigned long n)
+{
+	unsigned char *dp = d;
+	const unsigned char *sp = s;
+
+	while (n--)
+		*dp++ = *sp++;
+	return d;
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static void __attribute__((noreturn)) run_task(long idx);
+
+static void __attribute__((noreturn)) fail(long idx, __u32 action, long err)
+{
+	struct cr_task *t = &tasks[idx];
+
+	t->err = (__s32)(err < 0 ? -err : err);
+	t->failed_action = action;
+	store(&t->state, CR_STATE_FAILED);
+	futex_wake(&t->state);
+	add(&hdr->failed);
+	futex_wake(&hdr->failed);
+	if (t->flags & CR_FLAG_THREAD)
+		exit_thread(127);
+	exit_group(127);
+}
+
+static void thread_main(long idx)
+{
+	run_task(idx);
+}
+
+static void do_clone(long self, __u32 ai, long child)
+{
+	struct cr_task *c;
+	struct clone_args args;
+	__u32 st;
+	long ret;
+
+	if (child <= 0 || (__u32)child >= hdr->nr_tasks)
+		fail(self, ai, E_INVAL);
+	c = &tasks[child];
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = (__u64)c->exit_signal;
+	if (c->set_tid_size) {
+		args.set_tid = (__u64)(unsigned long)c->set_tid;
+		args.set_tid_size = c->set_tid_size;
+	}
+	if (c->flags & CR_FLAG_PARENT)
+		args.flags |= CLONE_PARENT;
+	if (c->flags & CR_FLAG_NEWPID)
+		args.flags |= CLONE_NEWPID;
+	if (c->flags & CR_FLAG_THREAD) {
+		long stack = sys6(__NR_mmap, 0, THREAD_STACK, 3 /* RW */,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+		if (stack < 0 && stack > -4096)
+			fail(self, ai, stack);
+		args.flags |= CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			      CLONE_THREAD | CLONE_SYSVSEM;
+		args.exit_signal = 0;
+		args.stack = (__u64)stack;
+		args.stack_size = THREAD_STACK;
+		ret = clone3_thread(&args, thread_main, child);
+	} else {
+		ret = sys2(__NR_clone3, &args, sizeof(args));
+		if (ret == 0)
+			run_task(child);
+	}
+	if (ret < 0)
+		fail(self, ai, ret);
+	c->pid = (__s32)ret;
+	if (c->expect && ret != c->expect)
+		fail(self, ai, E_EXIST);
+	/* Wait until the child has done its part of the creation. */
+	while ((st = load(&c->state)) < CR_STATE_PARKED)
+		futex_wait(&c->state, st);
+	if (st == CR_STATE_FAILED)
+		fail(self, ai, E_CANCELED);
+}
+
+static void barrier(long self, __u32 k)
+{
+	struct cr_task *t = &tasks[self];
+	__u32 phase;
+
+	if (load(&t->state) == CR_STATE_RUNNING) {
+		store(&t->state, CR_STATE_PARKED);
+		futex_wake(&t->state);
+	}
+	add(&hdr->arrived[k]);
+	futex_wake(&hdr->arrived[k]);
+	while ((phase = load(&hdr->phase)) < k)
+		futex_wait(&hdr->phase, phase);
+}
+
+/*
+ * settle moves task i to a final state once: the task itself and a group
+ * member exiting the whole group may race to do it.
+ */
+static void settle(long i, __u32 state)
+{
+	__u32 cur = load(&tasks[i].state);
+
+	while (cur < CR_STATE_EXITED) {
+		if (__atomic_compare_exchange_n(&tasks[i].state, &cur, state, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			futex_wake(&tasks[i].state);
+			add(&hdr->done);
+			futex_wake(&hdr->done);
+			return;
+		}
+	}
+}
+
+static void finished(long self, __u32 state)
+{
+	settle(self, state);
+}
+
+static void die(long self, __s32 status)
+{
+	int sig = status & 0x7f;
+	struct { unsigned long handler, flags, restorer, mask; } act = { 0 };
+	unsigned long set = 0;
+	__u32 j;
+
+	finished(self, CR_STATE_EXITED);
+	/* exit_group ends every thread of the group: settle them. */
+	for (j = tasks[self].group; j && j < hdr->nr_tasks; j = tasks[j].group_next)
+		if (j != (__u32)self)
+			settle(j, CR_STATE_KILLED);
+	if (!sig)
+		exit_group((status >> 8) & 0xff);
+	/* Die by the signal, as the checkpointed task did. */
+	sys4(__NR_rt_sigaction, sig, &act, 0, sizeof(set));
+	set = 1UL << (sig - 1);
+	sys4(__NR_rt_sigprocmask, SIG_UNBLOCK, &set, 0, sizeof(set));
+	sys2(__NR_kill, sys0(__NR_getpid), sig);
+	exit_group(128 + sig);
+}
+
+static void __attribute__((noreturn)) run_task(long idx)
+{
+	struct cr_task *t = &tasks[idx];
+	__u32 i, end = t->first_action + t->nr_actions;
+	long ret;
+
+	store(&t->state, CR_STATE_RUNNING);
+	if (t->comm[0])
+		sys2(__NR_prctl, PR_SET_NAME, t->comm);
+	if (end > hdr->nr_actions || end < t->first_action)
+		fail(idx, t->first_action, E_INVAL);
+	for (i = t->first_action; i < end; i++) {
+		struct cr_action *a = &actions[i];
+
+		switch (a->op) {
+		case CR_OP_CLONE:
+			do_clone(idx, i, a->a);
+			break;
+		case CR_OP_SETSID:
+			ret = sys0(__NR_setsid);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_SETPGID:
+			ret = sys2(__NR_setpgid, 0, a->a);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_SUBREAPER:
+			ret = sys2(__NR_prctl, PR_SET_CHILD_SUBREAPER, 1);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_BARRIER:
+			if (a->a <= 0 || a->a >= CR_MAX_BARRIERS)
+				fail(idx, i, E_INVAL);
+			barrier(idx, (__u32)a->a);
+			break;
+		case CR_OP_EXIT:
+			die(idx, a->a);
+			break;
+		case CR_OP_EXIT_THREAD:
+			finished(idx, CR_STATE_EXITED);
+			exit_thread(0);
+		case CR_OP_STOP:
+			finished(idx, CR_STATE_DONE);
+			sys2(__NR_kill, sys0(__NR_getpid), SIGSTOP);
+			for (;;)
+				sys0(__NR_pause);
+		case CR_OP_REAP:
+			if (a->a <= 0 || (__u32)a->a >= hdr->nr_tasks)
+				fail(idx, i, E_INVAL);
+			do {
+				ret = sys4(__NR_wait4, tasks[a->a].pid, 0, __WALL, 0);
+			} while (ret == -4 /* EINTR */);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_REAP_ALL:
+			finished(idx, CR_STATE_DONE);
+			for (;;) {
+				ret = sys4(__NR_wait4, -1, 0, __WALL, 0);
+				if (ret == -E_CHILD)
+					sys0(__NR_pause);
+			}
+		default:
+			fail(idx, i, E_INVAL);
+		}
+	}
+	finished(idx, CR_STATE_DONE);
+	for (;;)
+		sys0(__NR_pause);
+}
+
+void __attribute__((noreturn, used)) cr_main(void)
+{
+	long p = sys6(__NR_mmap, 0, 4096, 1 /* PROT_READ */, MAP_SHARED, PLAN_FD, 0);
+	unsigned long size;
+
+	if (p < 0 && p > -4096)
+		exit_group(120);
+	hdr = (struct cr_header *)p;
+	if (hdr->magic != CR_MAGIC || hdr->version != CR_VERSION || hdr->nr_tasks == 0)
+		exit_group(121);
+	size = CR_HEADER_SIZE + (unsigned long)hdr->nr_tasks * CR_TASK_SIZE +
+	       (unsigned long)hdr->nr_actions * CR_ACTION_SIZE;
+	sys2(__NR_munmap, p, 4096);
+	p = sys6(__NR_mmap, 0, size, 3 /* RW */, MAP_SHARED, PLAN_FD, 0);
+	if (p < 0 && p > -4096)
+		exit_group(122);
+	sys1(__NR_close, PLAN_FD);
+	hdr = (struct cr_header *)p;
+	tasks = (struct cr_task *)(p + CR_HEADER_SIZE);
+	actions = (struct cr_action *)(p + CR_HEADER_SIZE +
+				       (unsigned long)hdr->nr_tasks * CR_TASK_SIZE);
+	run_task(0);
+}
+
+_Static_assert(sizeof(struct cr_header) == CR_HEADER_SIZE, "cr_header size");
+_Static_assert(sizeof(struct cr_task) == CR_TASK_SIZE, "cr_task size");
+_Static_assert(sizeof(struct cr_action) == CR_ACTION_SIZE, "cr_action size");
+
+__asm__(".globl _start\n"
+	"_start:\n"
+	"	xor %ebp, %ebp\n"
+	"	and $-16, %rsp\n"
+	"	call cr_main\n"
+	"	hlt\n");

@@ -1,0 +1,363 @@
+package executor
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt-nl/ckpt-nl/go/plan"
+)
+
+//go:embed executor.bin
+var binary []byte
+
+// header, task and action mirror struct cr_header, cr_task and cr_action
+// of executor/plan.h; TestLayout checks their sizes.
+type header struct {
+	Magic, Version, NrTasks, NrActions uint32
+	Phase, Failed, Done                uint32
+	GenlFamily, Reserved               uint16
+	Arrived                            [MaxBarriers]uint32
+	Expected                           [MaxBarriers]uint32
+	Pad                                [8]uint32
+}
+
+type task struct {
+	State, FirstAction, NrActions, Flags uint32
+	Expect, Pid, Err                     int32
+	FailedAction, SetTIDSize             uint32
+	ExitSignal                           int32
+	Group, GroupNext                     uint32
+	SetTID                               [MaxLevels]int32
+	Comm                                 [16]byte
+}
+
+type action struct {
+	Op   uint32
+	A, B int32
+	Res  uint32
+}
+
+// Run is one execution of a plan.
+type Run struct {
+	plan    *plan.Plan
+	mem     []byte
+	hdr     *header
+	tasks   []task
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the launcher has been reaped
+	waitErr error
+	killed  bool
+}
+
+var (
+	exeOnce sync.Once
+	exeFile *os.File
+	exeErr  error
+)
+
+// executable returns a sealed memfd holding the executor binary.
+func executable() (*os.File, error) {
+	exeOnce.Do(func() {
+		const mfdExec = 0x10 // MFD_EXEC, Linux 6.3
+		fd, err := unix.MemfdCreate("ckpt-nl-executor", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|mfdExec)
+		if errors.Is(err, unix.EINVAL) {
+			fd, err = unix.MemfdCreate("ckpt-nl-executor", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		}
+		if err != nil {
+			exeErr = fmt.Errorf("executor: memfd: %w", err)
+			return
+		}
+		f := os.NewFile(uintptr(fd), "ckpt-nl-executor")
+		if _, err := f.Write(binary); err != nil {
+			f.Close()
+			exeErr = fmt.Errorf("executor: write memfd: %w", err)
+			return
+		}
+		seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+			f.Close()
+			exeErr = fmt.Errorf("executor: seal memfd: %w", err)
+			return
+		}
+		exeFile = f
+	})
+	return exeFile, exeErr
+}
+
+// Options for Start.
+type Options struct {
+	// GenlFamily is the ckpt_pids family id, for plans that attach tasks
+	// to a kernel restart context.
+	GenlFamily uint16
+}
+
+// Start lays the plan out in shared memory and starts the launcher, which
+// begins creating the tree at once. Call Kill to end everything.
+func Start(p *plan.Plan, opt Options) (*Run, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	exe, err := executable()
+	if err != nil {
+		return nil, err
+	}
+	nActions := 0
+	for i := range p.Tasks {
+		nActions += len(p.Tasks[i].Actions)
+	}
+	size := HeaderSize + len(p.Tasks)*TaskSize + nActions*ActionSize
+	fd, err := unix.MemfdCreate("ckpt-nl-plan", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("executor: memfd: %w", err)
+	}
+	memfd := os.NewFile(uintptr(fd), "ckpt-nl-plan")
+	defer memfd.Close()
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return nil, fmt.Errorf("executor: size plan memory: %w", err)
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("executor: map plan memory: %w", err)
+	}
+	r := &Run{plan: p, mem: mem, exited: make(chan struct{})}
+	r.hdr = (*header)(unsafe.Pointer(&mem[0]))
+	r.tasks = unsafe.Slice((*task)(unsafe.Pointer(&mem[HeaderSize])), len(p.Tasks))
+	actions := unsafe.Slice((*action)(unsafe.Pointer(&mem[HeaderSize+len(p.Tasks)*TaskSize])), nActions)
+	if err := r.layout(actions, opt); err != nil {
+		unix.Munmap(mem)
+		return nil, err
+	}
+
+	cmd := exec.Command("/proc/self/fd/" + strconv.Itoa(int(exe.Fd())))
+	cmd.Args = []string{"ckpt-nl-executor"}
+	cmd.ExtraFiles = []*os.File{memfd} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("executor: start: %w", err)
+	}
+	r.cmd = cmd
+	go func() {
+		r.waitErr = cmd.Wait()
+		close(r.exited)
+	}()
+	return r, nil
+}
+
+func (r *Run) layout(actions []action, opt Options) error {
+	p := r.plan
+	h := r.hdr
+	h.Magic, h.Version = Magic, Version
+	h.NrTasks, h.NrActions = uint32(len(p.Tasks)), uint32(len(actions))
+	h.GenlFamily = opt.GenlFamily
+	h.Expected = p.Expected()
+	// Thread groups: each task's leader, and a list through the group.
+	last := map[int]int{}
+	next := 0
+	for i := range p.Tasks {
+		pt := &p.Tasks[i]
+		t := &r.tasks[i]
+		leader := i
+		if pt.Flags&plan.Thread != 0 {
+			leader = int(r.tasks[pt.Creator].Group)
+		}
+		t.Group = uint32(leader)
+		if prev, ok := last[leader]; ok {
+			r.tasks[prev].GroupNext = uint32(i)
+		}
+		last[leader] = i
+		t.Flags = uint32(pt.Flags)
+		t.Expect = pt.Expect
+		t.ExitSignal = pt.ExitSignal
+		tid := pt.SetTID()
+		if len(tid) > MaxLevels {
+			return fmt.Errorf("executor: task %d: %d pid levels", i, len(tid))
+		}
+		t.SetTIDSize = uint32(len(tid))
+		copy(t.SetTID[:], tid)
+		copy(t.Comm[:15], pt.Comm)
+		t.FirstAction = uint32(next)
+		t.NrActions = uint32(len(pt.Actions))
+		for _, a := range pt.Actions {
+			actions[next] = action{Op: uint32(a.Op), A: a.A}
+			next++
+		}
+	}
+	return nil
+}
+
+func (r *Run) word(p *uint32) uint32 { return atomic.LoadUint32(p) }
+
+// Futex operations on shared (not process-private) words.
+const (
+	futexWaitOp = 0
+	futexWakeOp = 1
+)
+
+// futexWait waits until *p != val or d passes.
+func futexWait(p *uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWaitOp, uintptr(val),
+		uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+func futexWake(p *uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWakeOp, 1<<30, 0, 0, 0)
+}
+
+// waitFor waits until word *p reaches want, a task fails, the launcher
+// dies, or timeout passes.
+func (r *Run) waitFor(p *uint32, want uint32, what string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		v := r.word(p)
+		if v >= want {
+			return nil
+		}
+		if err := r.Failure(); err != nil {
+			return err
+		}
+		select {
+		case <-r.exited:
+			if err := r.Failure(); err != nil {
+				return err
+			}
+			return fmt.Errorf("executor: the launcher ended (%v) while %s (%d of %d)", r.waitErr, what, v, want)
+		default:
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("executor: timed out after %v while %s (%d of %d)", timeout, what, v, want)
+		}
+		futexWait(p, v, min(left, 50*time.Millisecond))
+	}
+}
+
+// WaitBarrier waits until every task of barrier k has arrived.
+func (r *Run) WaitBarrier(k int, timeout time.Duration) error {
+	return r.waitFor(&r.hdr.Arrived[k], r.hdr.Expected[k], fmt.Sprintf("waiting for barrier %d", k), timeout)
+}
+
+// Open lets the tasks waiting at barrier k go on.
+func (r *Run) Open(k int) {
+	atomic.StoreUint32(&r.hdr.Phase, uint32(k))
+	futexWake(&r.hdr.Phase)
+}
+
+// WaitSettled waits until every task has run out of actions (or exited,
+// stopped, or ended with its thread group).
+func (r *Run) WaitSettled(timeout time.Duration) error {
+	return r.waitFor(&r.hdr.Done, r.hdr.NrTasks, "waiting for the tasks to settle", timeout)
+}
+
+// Pid is the pid clone3 returned to task i's creator (0 before it exists;
+// the launcher's own pid for task 0).
+func (r *Run) Pid(i int) int {
+	if i == 0 {
+		return r.cmd.Process.Pid
+	}
+	return int(atomic.LoadInt32(&r.tasks[i].Pid))
+}
+
+// Failure describes the tasks that failed, root causes first, or nil.
+func (r *Run) Failure() error {
+	if r.word(&r.hdr.Failed) == 0 {
+		return nil
+	}
+	var first error
+	for i := range r.tasks {
+		t := &r.tasks[i]
+		if r.word(&t.State) != StateFailed {
+			continue
+		}
+		errno := syscall.Errno(t.Err)
+		if errno == syscall.ECANCELED && first != nil {
+			continue
+		}
+		pt := &r.plan.Tasks[i]
+		ai := int(t.FailedAction) - int(t.FirstAction)
+		what := "start"
+		if ai >= 0 && ai < len(pt.Actions) {
+			a := pt.Actions[ai]
+			what = fmt.Sprintf("%s %d", a.Op, a.A)
+			if a.Op == plan.OpClone {
+				c := &r.plan.Tasks[a.A]
+				what = fmt.Sprintf("clone of task %d (%s) with pids %v", a.A, c.Name, c.Numbers)
+			}
+		}
+		err := &TaskError{Task: i, Name: pt.Name, Action: what, Errno: errno}
+		if errno != syscall.ECANCELED {
+			return err
+		}
+		first = err
+	}
+	if first == nil {
+		return errors.New("executor: a task failed")
+	}
+	return first
+}
+
+// TaskError is a plan step that failed in a task.
+type TaskError struct {
+	Task   int
+	Name   string
+	Action string
+	Errno  syscall.Errno
+}
+
+func (e *TaskError) Error() string {
+	msg := e.Errno.Error()
+	switch {
+	case e.Errno == syscall.ECANCELED:
+		msg = "a task it created failed"
+	case e.Errno == syscall.EEXIST && e.Action != "":
+		msg = "pid already taken (EEXIST)"
+	}
+	return fmt.Sprintf("executor: task %d (%s): %s: %s", e.Task, e.Name, e.Action, msg)
+}
+
+func (e *TaskError) Unwrap() error { return e.Errno }
+
+// Launcher is the launcher's process.
+func (r *Run) Launcher() *os.Process { return r.cmd.Process }
+
+// Kill ends the run: it kills the launcher and every task whose pid it
+// knows in the launcher's namespace (the roots of new pid namespaces take
+// their namespaces with them), then reaps the launcher.
+func (r *Run) Kill() {
+	if !r.killed {
+		r.killed = true
+		for i := len(r.tasks) - 1; i >= 1; i-- {
+			pt := &r.plan.Tasks[i]
+			if r.plan.NSLevel[r.plan.Tasks[pt.Creator].NS] != 0 {
+				continue // its pid is in another namespace
+			}
+			if pid := r.Pid(i); pid > 0 {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		r.cmd.Process.Kill()
+	}
+	<-r.exited
+	unix.Munmap(r.mem)
+}
+
+// Release leaves the tree running without the run: the memory is unmapped
+// and the launcher is reaped once it exits.
+func (r *Run) Release() {
+	go func() {
+		<-r.exited
+	}()
+	unix.Munmap(r.mem)
+}
