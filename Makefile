@@ -22,7 +22,7 @@ MODULE    := ckpt_pids.ko
 VM_TIMEOUT ?= 15m
 
 # Packages whose tests run in the VM (they need the module, BPF, or root).
-VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status ./go/executor
+VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status ./go/executor ./tests/integration
 # What the host's integration level demands (root runs make test).
 HOST_REQUIRE ?= root,bpf,settid
 

@@ -250,6 +250,17 @@ static void settle(long i, __u32 state)
 	}
 }
 
+/* Settle every other task of self's thread group. */
+static void settle_group(long self, __u32 state)
+{
+	__u32 j;
+
+	for (j = tasks[self].group; j && j < hdr->nr_tasks; j = tasks[j].group_next)
+		if (j != (__u32)self)
+			settle(j, state);
+	settle(self, state);
+}
+
 static void finished(long self, __u32 state)
 {
 	settle(self, state);
@@ -260,13 +271,10 @@ static void die(long self, __s32 status)
 	int sig = status & 0x7f;
 	struct { unsigned long handler, flags, restorer, mask; } act = { 0 };
 	unsigned long set = 0;
-	__u32 j;
 
 	finished(self, CR_STATE_EXITED);
 	/* exit_group ends every thread of the group: settle them. */
-	for (j = tasks[self].group; j && j < hdr->nr_tasks; j = tasks[j].group_next)
-		if (j != (__u32)self)
-			settle(j, CR_STATE_KILLED);
+	settle_group(self, CR_STATE_KILLED);
 	if (!sig)
 		exit_group((status >> 8) & 0xff);
 	/* Die by the signal, as the checkpointed task did. */
@@ -322,7 +330,8 @@ static void __attribute__((noreturn)) run_task(long idx)
 			finished(idx, CR_STATE_EXITED);
 			exit_thread(0);
 		case CR_OP_STOP:
-			finished(idx, CR_STATE_DONE);
+			/* A group stop freezes every thread: settle them. */
+			settle_group(idx, CR_STATE_DONE);
 			sys2(__NR_kill, sys0(__NR_getpid), SIGSTOP);
 			for (;;)
 				sys0(__NR_pause);

@@ -3,11 +3,39 @@
 #ifndef _CKPT_PIDS_H
 #define _CKPT_PIDS_H
 
+#include <linux/sched.h>
+#include <net/genetlink.h>
+
 #include "uapi/ckpt_pids.h"
 
-#define CKPT_PIDS_MODULE_VERSION "0.1.0"
+#define CKPT_PIDS_MODULE_VERSION "0.2.0"
 
 /* The CKPT_PIDS_A_FEATURES bits this build implements. */
-#define CKPT_PIDS_FEATURES 0ULL
+#define CKPT_PIDS_FEATURES ((u64)CKPT_PIDS_F_SNAPSHOT)
+
+extern struct genl_family ckpt_pids_family;
+
+/* ksyms.c */
+extern rwlock_t *ckpt_tasklist_lock;
+int ckpt_ksyms_init(void);
+bool ckpt_ptrace_may_access(struct task_struct *task, unsigned int mode);
+
+/* snapshot.c */
+extern const struct nla_policy ckpt_pids_snapshot_policy[CKPT_PIDS_A_MODE + 1];
+int ckpt_pids_snapshot_start(struct netlink_callback *cb);
+int ckpt_pids_snapshot_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int ckpt_pids_snapshot_done(struct netlink_callback *cb);
+
+/* extack.c */
+__printf(3, 4)
+void ckpt_set_msg(const struct sk_buff *skb, struct netlink_ext_ack *extack,
+		  const char *fmt, ...);
+void ckpt_msg_release(struct net *net, u32 portid);
+void ckpt_msg_release_all(void);
+
+/* Permission to checkpoint or restart tasks of pid namespace ns. */
+bool ckpt_pids_capable(const struct sk_buff *skb, struct pid_namespace *ns);
+/* The task with pid nr in the caller's namespace, with a reference. */
+struct task_struct *ckpt_get_task(pid_t nr);
 
 #endif /* _CKPT_PIDS_H */

@@ -9,12 +9,12 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
+#include <linux/netlink.h>
+#include <linux/notifier.h>
 #include <linux/utsname.h>
 #include <net/genetlink.h>
 
 #include "ckpt_pids.h"
-
-static struct genl_family ckpt_pids_family;
 
 static int ckpt_pids_get_features(struct sk_buff *skb, struct genl_info *info)
 {
@@ -52,9 +52,17 @@ static const struct genl_ops ckpt_pids_ops[] = {
 		.cmd = CKPT_PIDS_CMD_GET_FEATURES,
 		.doit = ckpt_pids_get_features,
 	},
+	{
+		.cmd = CKPT_PIDS_CMD_SNAPSHOT,
+		.start = ckpt_pids_snapshot_start,
+		.dumpit = ckpt_pids_snapshot_dumpit,
+		.done = ckpt_pids_snapshot_done,
+		.policy = ckpt_pids_snapshot_policy,
+		.maxattr = ARRAY_SIZE(ckpt_pids_snapshot_policy) - 1,
+	},
 };
 
-static struct genl_family ckpt_pids_family __ro_after_init = {
+struct genl_family ckpt_pids_family __ro_after_init = {
 	.name = CKPT_PIDS_GENL_NAME,
 	.version = CKPT_PIDS_GENL_VERSION,
 	.maxattr = CKPT_PIDS_A_MAX,
@@ -65,22 +73,50 @@ static struct genl_family ckpt_pids_family __ro_after_init = {
 	.n_ops = ARRAY_SIZE(ckpt_pids_ops),
 };
 
+/* What a generic-netlink socket leaves behind when it is released. */
+static int ckpt_pids_netlink_event(struct notifier_block *nb,
+				   unsigned long event, void *ptr)
+{
+	struct netlink_notify *n = ptr;
+
+	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
+		return NOTIFY_DONE;
+	ckpt_msg_release(n->net, n->portid);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block ckpt_pids_netlink_notifier = {
+	.notifier_call = ckpt_pids_netlink_event,
+};
+
 static int __init ckpt_pids_init(void)
 {
 	int ret;
 
+	ret = ckpt_ksyms_init();
+	if (ret)
+		return ret;
+	ret = netlink_register_notifier(&ckpt_pids_netlink_notifier);
+	if (ret)
+		return ret;
 	ret = genl_register_family(&ckpt_pids_family);
 	if (ret) {
 		pr_err("cannot register generic netlink family: %d\n", ret);
-		return ret;
+		goto err_notifier;
 	}
 	pr_info("version %s loaded\n", CKPT_PIDS_MODULE_VERSION);
 	return 0;
+
+err_notifier:
+	netlink_unregister_notifier(&ckpt_pids_netlink_notifier);
+	return ret;
 }
 
 static void __exit ckpt_pids_exit(void)
 {
 	genl_unregister_family(&ckpt_pids_family);
+	netlink_unregister_notifier(&ckpt_pids_netlink_notifier);
+	ckpt_msg_release_all();
 }
 
 module_init(ckpt_pids_init);

@@ -106,15 +106,18 @@ func stringLiteral(expr string) (string, bool) {
 }
 
 // GoName turns CKPT_PIDS_CMD_GET_FEATURES into CmdGetFeatures: the prefix
-// (here "CKPT_PIDS_") goes, A_ becomes Attr and F_ becomes Feature.
+// (here "CKPT_PIDS_") goes, an A word becomes Attr (PID_A_TAG: PidAttrTag)
+// and a leading F becomes Feature.
 func GoName(c, prefix string) string {
 	c = strings.TrimPrefix(c, prefix)
 	words := strings.Split(strings.ToLower(c), "_")
-	switch words[0] {
-	case "a":
-		words[0] = "attr"
-	case "f":
+	if words[0] == "f" {
 		words[0] = "feature"
+	}
+	for i, w := range words {
+		if w == "a" {
+			words[i] = "attr"
+		}
 	}
 	var b strings.Builder
 	for _, w := range words {

@@ -48,7 +48,7 @@ enum x_bits { X_F_A = 1 << 0, X_F_B = 1 << 3 | X_F_A, };
 		{"XCmdSet", 7, ""},
 		{"XCmdNext", 8, ""},
 		{"XCmdMax", 8, ""},
-		{"XFA", 1, ""},
+		{"XFAttr", 1, ""},
 		{"XFB", 9, ""},
 	}
 	if diff := cmp.Diff(want, flat); diff != "" {
@@ -75,6 +75,7 @@ func TestGoName(t *testing.T) {
 		"CKPT_PIDS_A_VERSION":        "AttrVersion",
 		"CKPT_PIDS_F_SNAPSHOT":       "FeatureSnapshot",
 		"CKPT_PIDS_GENL_NAME":        "GenlName",
+		"CKPT_PIDS_PID_A_NUMBERS":    "PidAttrNumbers",
 	} {
 		if got := GoName(in, "CKPT_PIDS_"); got != want {
 			t.Errorf("GoName(%s) = %s, want %s", in, got, want)

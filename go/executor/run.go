@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -238,7 +239,8 @@ func (r *Run) waitFor(p *uint32, want uint32, what string, timeout time.Duration
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return fmt.Errorf("executor: timed out after %v while %s (%d of %d)", timeout, what, v, want)
+			return fmt.Errorf("executor: timed out after %v while %s (%d of %d; still running: %s)",
+				timeout, what, v, want, r.unsettled())
 		}
 		futexWait(p, v, min(left, 50*time.Millisecond))
 	}
@@ -259,6 +261,24 @@ func (r *Run) Open(k int) {
 // stopped, or ended with its thread group).
 func (r *Run) WaitSettled(timeout time.Duration) error {
 	return r.waitFor(&r.hdr.Done, r.hdr.NrTasks, "waiting for the tasks to settle", timeout)
+}
+
+// unsettled names up to five tasks that have not settled, with their
+// state and next action.
+func (r *Run) unsettled() string {
+	var out []string
+	for i := range r.tasks {
+		st := r.word(&r.tasks[i].State)
+		if st == StateExited || st == StateDone || st == StateKilled {
+			continue
+		}
+		pt := &r.plan.Tasks[i]
+		out = append(out, fmt.Sprintf("task %d (%s) state %d", i, pt.Name, st))
+		if len(out) == 5 {
+			break
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // Pid is the pid clone3 returned to task i's creator (0 before it exists;

@@ -24,7 +24,9 @@ type Client struct {
 
 // Dial opens a generic-netlink socket and resolves the ckpt_pids family.
 func Dial() (*Client, error) {
-	c, err := genetlink.Dial(nil)
+	// Strict turns on extended acknowledgements: the module's error
+	// messages name the task and tag at fault.
+	c, err := genetlink.Dial(&netlink.Config{Strict: true})
 	if err != nil {
 		return nil, fmt.Errorf("kmod: dial generic netlink: %w", err)
 	}
@@ -98,6 +100,7 @@ func (e *Error) Is(target error) bool { return target == e.Errno }
 
 var commandNames = map[uint8]string{
 	uapi.CmdGetFeatures: "get features",
+	uapi.CmdSnapshot:    "snapshot",
 }
 
 func opError(cmd uint8, err error) error {

@@ -151,7 +151,8 @@ func TestModuleRejectsAttributes(t *testing.T) {
 	defer c.Close()
 	attrs := encode(t, func(ae *netlink.AttributeEncoder) { ae.Uint32(uapi.AttrVersion, 1) })
 	_, err = c.execute(uapi.CmdGetFeatures, 0, attrs)
-	if !errors.Is(err, unix.EINVAL) {
-		t.Fatalf("get features with an attribute: error = %v, want EINVAL", err)
+	var ke *Error
+	if !errors.Is(err, unix.EINVAL) || !errors.As(err, &ke) || ke.Message == "" {
+		t.Fatalf("get features with an attribute: error = %v, want EINVAL with an extended-ack message", err)
 	}
 }

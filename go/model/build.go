@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"slices"
+	"syscall"
 )
 
 // RawPid is a pid object as a backend found it.
@@ -62,8 +63,12 @@ type OutsideError struct {
 }
 
 func (e *OutsideError) Error() string {
-	return fmt.Sprintf("task %d (%s): %s is outside the container's pid namespace", e.Nr, e.Comm, e.Field)
+	return fmt.Sprintf("task %d (%s): %s is outside the container's pid namespace (checkpoint it with --mode subtree)", e.Nr, e.Comm, e.Field)
 }
+
+// Unwrap makes errors.Is(err, syscall.EBUSY) hold, as it does for the
+// module's refusal.
+func (e *OutsideError) Unwrap() error { return syscall.EBUSY }
 
 func (b *builder) build() (*Snapshot, error) {
 	r := b.raw
@@ -140,10 +145,10 @@ func (b *builder) build() (*Snapshot, error) {
 		visit(root)
 	}
 
-	rootSession := uint64(0)
-	if r.Mode == ModeSubtree && rt.Sid != rt.Pid {
-		rootSession = rt.Sid
-	}
+	// A subtree root's inherited session, visible or not, is the root
+	// session (any outside session in the tree can only be that one).
+	hasRootSession := r.Mode == ModeSubtree && rt.Sid != rt.Pid
+	rootSession := rt.Sid
 	liveThreads := map[uint64]int{}
 	for _, i := range order {
 		t := &r.Tasks[i]
@@ -156,16 +161,18 @@ func (b *builder) build() (*Snapshot, error) {
 		t := &r.Tasks[i]
 		rec := Task{State: t.State, ExitCode: t.ExitCode, Comm: t.Comm, Argv: t.Argv}
 		var err error
-		if rec.Pid, err = b.tag(t, "pid", t.Pid, 0); err != nil {
+		if rec.Pid, err = b.tag(t, "pid", t.Pid); err != nil {
 			return nil, err
 		}
-		if rec.Tgid, err = b.tag(t, "tgid", t.Tgid, 0); err != nil {
+		if rec.Tgid, err = b.tag(t, "tgid", t.Tgid); err != nil {
 			return nil, err
 		}
-		if rec.Pgid, err = b.tag(t, "process group", t.Pgid, 0); err != nil {
+		if rec.Pgid, err = b.tag(t, "process group", t.Pgid); err != nil {
 			return nil, err
 		}
-		if rec.Sid, err = b.tag(t, "session", t.Sid, rootSession); err != nil {
+		if hasRootSession && t.Sid == rootSession {
+			rec.Sid = TagRootSession
+		} else if rec.Sid, err = b.tag(t, "session", t.Sid); err != nil {
 			return nil, err
 		}
 		if n > 0 {
@@ -195,10 +202,7 @@ func (b *builder) nr(key uint64) int32 {
 
 // tag returns the tag of pid object key, adding it (and its namespaces)
 // on first use.
-func (b *builder) tag(t *RawTask, field string, key, rootSession uint64) (uint32, error) {
-	if key != 0 && key == rootSession {
-		return TagRootSession, nil
-	}
+func (b *builder) tag(t *RawTask, field string, key uint64) (uint32, error) {
 	p := b.raw.Pids[key]
 	if key == 0 || p == nil || len(p.Numbers) == 0 || p.Numbers[0] == 0 {
 		if b.raw.Mode == ModeContainer {

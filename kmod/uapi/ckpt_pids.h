@@ -19,6 +19,40 @@
  *		CKPT_PIDS_A_KERNEL_RELEASE	string, utsname()->release
  *	A client checks CKPT_PIDS_A_FEATURES before using an operation; a
  *	module that lacks a feature answers its command with -EOPNOTSUPP.
+ *
+ * CKPT_PIDS_CMD_SNAPSHOT (dump; CKPT_PIDS_F_SNAPSHOT)
+ *	Snapshots the tree under a root task: the root and its descendants by
+ *	parentage, every thread included. The whole tree is read at once
+ *	under the tasklist lock when the dump starts, so it is never torn;
+ *	the dump then streams that copy.
+ *	Request: CKPT_PIDS_A_ROOT_PID	u32, the root's pid in the caller's
+ *					pid namespace; a process, not a thread
+ *		 CKPT_PIDS_A_MODE	u32, CKPT_PIDS_MODE_*
+ *	Needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the user namespace
+ *	that owns the root's pid namespace, and PTRACE_MODE_READ access to
+ *	every task of the tree. In container mode the root must be pid 1 of
+ *	its namespace and every pid a task refers to must be in it, else
+ *	-EBUSY names the task.
+ *	Reply: the first message carries CKPT_PIDS_A_NR_PIDS,
+ *	CKPT_PIDS_A_NR_VPIDS and CKPT_PIDS_A_NR_TASKS (u32 each); then come
+ *	CKPT_PIDS_A_PID nests, one per pid object in tag order, and
+ *	CKPT_PIDS_A_TASK nests, one per task, parent before child:
+ *	  CKPT_PIDS_A_PID: CKPT_PIDS_PID_A_TAG		u32, 1, 2, 3...
+ *			   CKPT_PIDS_PID_A_NUMBERS	binary, depth+1 u32: the
+ *				pid's number at each level from the root's
+ *				namespace down to its own
+ *			   CKPT_PIDS_PID_A_NS		binary, depth+1 u32: the
+ *				inode of the namespace at each level
+ *	  CKPT_PIDS_A_TASK: CKPT_PIDS_TASK_A_PID, _TGID, _PGID, _SID, _PPID
+ *				u32 tags; 0 (CKPT_PIDS_TAG_OUTSIDE) for a pid
+ *				outside the root's namespace or the root's
+ *				parent, CKPT_PIDS_TAG_ROOT_SESSION for the
+ *				session a subtree root inherited
+ *			    CKPT_PIDS_TASK_A_STATE	u32, CKPT_PIDS_STATE_*
+ *			    CKPT_PIDS_TASK_A_EXIT_CODE	u32, wait status (zombies)
+ *			    CKPT_PIDS_TASK_A_NR		u32, the task's pid in the
+ *				caller's namespace
+ *			    CKPT_PIDS_TASK_A_COMM	string
  */
 #ifndef _UAPI_LINUX_CKPT_PIDS_H
 #define _UAPI_LINUX_CKPT_PIDS_H
@@ -29,9 +63,30 @@
 /* The deepest pid-namespace nesting an image describes (levels 0..31). */
 #define CKPT_PIDS_MAX_DEPTH	32
 
+/* Reserved pid-object tags. */
+#define CKPT_PIDS_TAG_OUTSIDE		0
+#define CKPT_PIDS_TAG_ROOT_SESSION	0xffffffff
+
+/* Bits of CKPT_PIDS_A_FEATURES. */
+enum ckpt_pids_feature {
+	CKPT_PIDS_F_SNAPSHOT = 1 << 0,
+};
+
+enum ckpt_pids_mode {
+	CKPT_PIDS_MODE_CONTAINER = 1,
+	CKPT_PIDS_MODE_SUBTREE,
+};
+
+enum ckpt_pids_state {
+	CKPT_PIDS_STATE_ALIVE = 1,
+	CKPT_PIDS_STATE_STOPPED,
+	CKPT_PIDS_STATE_ZOMBIE,
+};
+
 enum ckpt_pids_cmd {
 	CKPT_PIDS_CMD_UNSPEC,
 	CKPT_PIDS_CMD_GET_FEATURES,
+	CKPT_PIDS_CMD_SNAPSHOT,
 	__CKPT_PIDS_CMD_MAX
 };
 
@@ -45,9 +100,42 @@ enum ckpt_pids_attr {
 	CKPT_PIDS_A_MAX_DEPTH,
 	CKPT_PIDS_A_KERNEL_RELEASE,
 	CKPT_PIDS_A_PAD,
+	CKPT_PIDS_A_ROOT_PID,
+	CKPT_PIDS_A_MODE,
+	CKPT_PIDS_A_NR_PIDS,
+	CKPT_PIDS_A_NR_VPIDS,
+	CKPT_PIDS_A_NR_TASKS,
+	CKPT_PIDS_A_PID,
+	CKPT_PIDS_A_TASK,
 	__CKPT_PIDS_A_MAX
 };
 
 #define CKPT_PIDS_A_MAX (__CKPT_PIDS_A_MAX - 1)
+
+enum ckpt_pids_pid_attr {
+	CKPT_PIDS_PID_A_UNSPEC,
+	CKPT_PIDS_PID_A_TAG,
+	CKPT_PIDS_PID_A_NUMBERS,
+	CKPT_PIDS_PID_A_NS,
+	__CKPT_PIDS_PID_A_MAX
+};
+
+#define CKPT_PIDS_PID_A_MAX (__CKPT_PIDS_PID_A_MAX - 1)
+
+enum ckpt_pids_task_attr {
+	CKPT_PIDS_TASK_A_UNSPEC,
+	CKPT_PIDS_TASK_A_PID,
+	CKPT_PIDS_TASK_A_TGID,
+	CKPT_PIDS_TASK_A_PGID,
+	CKPT_PIDS_TASK_A_SID,
+	CKPT_PIDS_TASK_A_PPID,
+	CKPT_PIDS_TASK_A_STATE,
+	CKPT_PIDS_TASK_A_EXIT_CODE,
+	CKPT_PIDS_TASK_A_NR,
+	CKPT_PIDS_TASK_A_COMM,
+	__CKPT_PIDS_TASK_A_MAX
+};
+
+#define CKPT_PIDS_TASK_A_MAX (__CKPT_PIDS_TASK_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_CKPT_PIDS_H */
