@@ -3,9 +3,9 @@
  * CKPT_PIDS_CMD_SNAPSHOT: a resumable dump of the pid objects and task
  * records of the tree under a root task (see uapi/ckpt_pids.h).
  *
- * The dump's start reads the whole tree under the tasklist lock, taking a
- * reference on every task and struct pid it records, so the copy is
- * atomic: fork, exit, setsid and setpgid all write-lock tasklist_lock.
+ * The dump's first message reads the whole tree under the tasklist lock,
+ * taking a reference on every task and struct pid it records, so the copy
+ * is atomic: fork, exit, setsid and setpgid all write-lock tasklist_lock.
  * Pid objects are deduplicated by identity (the struct pid pointer) and
  * tagged 1, 2, 3... in the order found, as in linux-cr. Permission and
  * container checks run after the lock is dropped; dumpit then streams the
@@ -48,8 +48,10 @@ struct snap_task {
 
 struct snap {
 	struct pid_namespace *root_ns;	/* held through the root's pid */
-	struct pid_namespace *caller_ns;
+	struct pid_namespace *caller_ns;	/* held */
+	pid_t root_nr;			/* in the caller's namespace */
 	u32 mode;
+	bool taken;
 	unsigned int nr_tasks, cap;
 	struct snap_task *tasks;
 	/* pid objects in tag order, and a hash from object to tag */
@@ -90,6 +92,8 @@ static void snap_free(struct snap *s)
 {
 	if (!s)
 		return;
+	if (s->caller_ns)
+		put_pid_ns(s->caller_ns);
 	if (s->tasks)
 		snap_put_tasks(s);
 	kvfree(s->tasks);
@@ -268,63 +272,78 @@ bool ckpt_pids_capable(const struct sk_buff *skb, struct pid_namespace *ns)
 	       netlink_ns_capable(skb, ns->user_ns, CAP_SYS_ADMIN);
 }
 
+/*
+ * The dump's start only records the request: on this kernel an error from
+ * start cannot carry an extended-ack message, one from dumpit can (it
+ * comes back in NLMSG_DONE), so the snapshot is taken by the first dumpit.
+ */
 int ckpt_pids_snapshot_start(struct netlink_callback *cb)
 {
 	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
-	struct netlink_ext_ack *extack = cb->extack;
 	struct nlattr **attrs = info->attrs;
-	struct task_struct *root;
 	struct snap *s;
-	pid_t nr;
-	int attempt, ret;
-
-	if (!attrs[CKPT_PIDS_A_ROOT_PID]) {
-		NL_SET_ERR_ATTR_MISS(extack, NULL, CKPT_PIDS_A_ROOT_PID);
-		return -EINVAL;
-	}
-	if (!attrs[CKPT_PIDS_A_MODE]) {
-		NL_SET_ERR_ATTR_MISS(extack, NULL, CKPT_PIDS_A_MODE);
-		return -EINVAL;
-	}
-	nr = nla_get_u32(attrs[CKPT_PIDS_A_ROOT_PID]);
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s)
 		return -ENOMEM;
-	s->mode = nla_get_u32(attrs[CKPT_PIDS_A_MODE]);
-	s->caller_ns = task_active_pid_ns(current);
+	if (attrs[CKPT_PIDS_A_ROOT_PID])
+		s->root_nr = nla_get_u32(attrs[CKPT_PIDS_A_ROOT_PID]);
+	if (attrs[CKPT_PIDS_A_MODE])
+		s->mode = nla_get_u32(attrs[CKPT_PIDS_A_MODE]);
+	s->caller_ns = get_pid_ns(task_active_pid_ns(current));
+	cb->args[0] = (long)s;
+	return 0;
+}
 
-	root = ckpt_get_task(nr);
+/* snap_take reads the tree, checks it and tags its pid objects. */
+static int snap_take(struct snap *s, const struct sk_buff *skb,
+		     struct netlink_ext_ack *extack)
+{
+	struct task_struct *root;
+	pid_t nr = s->root_nr;
+	int attempt, ret;
+
+	if (!nr) {
+		NL_SET_ERR_ATTR_MISS(extack, NULL, CKPT_PIDS_A_ROOT_PID);
+		return -EINVAL;
+	}
+	if (!s->mode) {
+		NL_SET_ERR_ATTR_MISS(extack, NULL, CKPT_PIDS_A_MODE);
+		return -EINVAL;
+	}
+	rcu_read_lock();
+	root = pid_task(find_pid_ns(nr, s->caller_ns), PIDTYPE_PID);
+	if (root)
+		get_task_struct(root);
+	rcu_read_unlock();
 	if (!root) {
-		ckpt_set_msg(cb->skb, extack,
-			     "no process %d in the caller's pid namespace", nr);
-		ret = -ESRCH;
-		goto err_free;
+		ckpt_set_msg(skb, extack, "no process %d in the caller's pid namespace", nr);
+		return -ESRCH;
 	}
 	if (!thread_group_leader(root)) {
-		ckpt_set_msg(cb->skb, extack, "%d is a thread; give its process's pid", nr);
+		ckpt_set_msg(skb, extack, "%d is a thread; give its process's pid", nr);
 		ret = -EINVAL;
-		goto err_put_root;
+		goto out_put_root;
 	}
 	s->root_ns = task_active_pid_ns(root);
 	if (!s->root_ns) {
-		ckpt_set_msg(cb->skb, extack, "process %d is exiting", nr);
+		ckpt_set_msg(skb, extack, "process %d is exiting", nr);
 		ret = -ESRCH;
-		goto err_put_root;
+		goto out_put_root;
 	}
-	if (!ckpt_pids_capable(cb->skb, s->root_ns)) {
-		ckpt_set_msg(cb->skb, extack,
+	if (!ckpt_pids_capable(skb, s->root_ns)) {
+		ckpt_set_msg(skb, extack,
 			     "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the pid namespace of %d",
 			     nr);
 		ret = -EPERM;
-		goto err_put_root;
+		goto out_put_root;
 	}
 	if (s->mode == CKPT_PIDS_MODE_CONTAINER && task_pid_nr_ns(root, s->root_ns) != 1) {
-		ckpt_set_msg(cb->skb, extack,
+		ckpt_set_msg(skb, extack,
 			     "%d is not the init of its pid namespace (checkpoint it in subtree mode)",
 			     nr);
 		ret = -EINVAL;
-		goto err_put_root;
+		goto out_put_root;
 	}
 
 	s->cap = SNAP_FIRST_CAP;
@@ -332,7 +351,7 @@ int ckpt_pids_snapshot_start(struct netlink_callback *cb)
 		s->tasks = kvcalloc(s->cap, sizeof(*s->tasks), GFP_KERNEL);
 		if (!s->tasks) {
 			ret = -ENOMEM;
-			goto err_put_root;
+			goto out_put_root;
 		}
 		ret = snap_collect(s, root);
 		if (ret != -ENOSPC)
@@ -341,33 +360,23 @@ int ckpt_pids_snapshot_start(struct netlink_callback *cb)
 		kvfree(s->tasks);
 		s->tasks = NULL;
 		if (attempt == SNAP_MAX_ATTEMPTS) {
-			ckpt_set_msg(cb->skb, extack,
-				     "the tree kept growing past %u tasks", s->cap);
+			ckpt_set_msg(skb, extack, "the tree kept growing past %u tasks", s->cap);
 			ret = -EAGAIN;
-			goto err_put_root;
+			goto out_put_root;
 		}
 		s->cap = s->cap * 4;
 	}
-	put_task_struct(root);
 	if (!s->nr_tasks) {
-		ckpt_set_msg(cb->skb, extack, "process %d exited", nr);
+		ckpt_set_msg(skb, extack, "process %d exited", nr);
 		ret = -ESRCH;
-		goto err_free;
+		goto out_put_root;
 	}
+	ret = snap_check(s, skb, extack);
+	if (!ret)
+		ret = snap_tag(s, skb, extack);
 
-	ret = snap_check(s, cb->skb, extack);
-	if (ret)
-		goto err_free;
-	ret = snap_tag(s, cb->skb, extack);
-	if (ret)
-		goto err_free;
-	cb->args[0] = (long)s;
-	return 0;
-
-err_put_root:
+out_put_root:
 	put_task_struct(root);
-err_free:
-	snap_free(s);
 	return ret;
 }
 
@@ -426,6 +435,12 @@ int ckpt_pids_snapshot_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	void *hdr;
 	int ret = 0;
 
+	if (!s->taken) {
+		ret = snap_take(s, cb->skb, cb->extack);
+		if (ret)
+			return ret;
+		s->taken = true;
+	}
 	if (s->header_sent && s->next_obj == s->nr_objs && s->next_task == s->nr_tasks)
 		return 0;
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,

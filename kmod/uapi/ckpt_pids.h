@@ -23,8 +23,9 @@
  * CKPT_PIDS_CMD_SNAPSHOT (dump; CKPT_PIDS_F_SNAPSHOT)
  *	Snapshots the tree under a root task: the root and its descendants by
  *	parentage, every thread included. The whole tree is read at once
- *	under the tasklist lock when the dump starts, so it is never torn;
- *	the dump then streams that copy.
+ *	under the tasklist lock before the first message, so it is never
+ *	torn; the dump then streams that copy. Errors, with their
+ *	extended-ack message, come back in the dump's NLMSG_DONE.
  *	Request: CKPT_PIDS_A_ROOT_PID	u32, the root's pid in the caller's
  *					pid namespace; a process, not a thread
  *		 CKPT_PIDS_A_MODE	u32, CKPT_PIDS_MODE_*

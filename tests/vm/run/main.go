@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&c.logDir, "log", "", "directory for console.log and results.ktap (default: a temporary one)")
 	flag.StringVar(&c.appendArgs, "append", "", "extra kernel command line")
 	flag.StringVar(&c.mem, "mem", "1G", "guest memory")
-	flag.IntVar(&c.smp, "smp", 2, "guest CPUs")
+	flag.IntVar(&c.smp, "smp", 1, "guest CPUs")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "kill the guest after this long")
 	flag.Var(&c.bins, "bin", "file to put in the guest's /bin (repeatable)")
 	flag.Var(&c.tests, "test", "Go test binary to run in the guest (repeatable)")
@@ -99,7 +99,7 @@ func run(c config) error {
 	}
 	consoleLog := filepath.Join(c.logDir, "console.log")
 
-	cmdline := "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic " +
+	cmdline := "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic softlockup_panic=1 hung_task_panic=1 " +
 		"ckptnl.mode=" + c.mode + " " + c.appendArgs
 	args := []string{
 		"-M", "pc", "-cpu", "max", "-m", c.mem, "-smp", fmt.Sprint(c.smp),
