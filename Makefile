@@ -30,7 +30,7 @@ GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
 
 .PHONY: all deps module build generate check-generated lint checkpatch \
-	unit integration vmtest test demo clean
+	unit integration fuzz vmtest test demo clean
 
 all: module build
 
@@ -71,6 +71,12 @@ lint: check-generated checkpatch
 unit:
 	$(GO) test -count=1 -exec $(CURDIR)/scripts/unprivileged.sh ./...
 
+# Every fuzz target for FUZZTIME (5s in the test command; FUZZTIME=30m for
+# a long run).
+FUZZTIME ?= 5s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
 # Every Go test as root on the host: BPF and procfs backends, real trees.
 integration:
 	CKPT_NL_REQUIRE=$(HOST_REQUIRE) $(GO) test -count=1 ./...
@@ -104,6 +110,7 @@ vmtest: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
 test: deps
 	$(MAKE) lint
 	$(MAKE) unit
+	$(MAKE) fuzz
 	$(MAKE) integration
 	$(MAKE) vmtest
 

@@ -46,8 +46,9 @@ type Backend interface {
 // failed because the tree kept changing while it was read. It wraps EBUSY.
 var ErrChanged = fmt.Errorf("the tree kept changing while it was read; freeze it (cgroup freezer or SIGSTOP) and retry: %w", unix.EBUSY)
 
-// ErrNoTask is matched by the error for a root pid that does not exist.
-var ErrNoTask = fmt.Errorf("no such process: %w", unix.ESRCH)
+// ErrNoTask is matched by the error for a root pid that does not exist:
+// it is ESRCH.
+var ErrNoTask error = unix.ESRCH
 
 // Attempts returns r.Attempts or the default.
 func (r Request) attempts() int {

@@ -8,6 +8,7 @@ package bpfsnap
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -30,8 +31,10 @@ func (Backend) Name() string { return "bpf" }
 // Snapshot reads the tree under req.Pid, retrying while it changes.
 func (Backend) Snapshot(req snapshot.Request) (*model.Snapshot, error) {
 	rootNS, err := nsInode(fmt.Sprintf("/proc/%d/ns/pid", req.Pid))
-	if err != nil {
+	if errors.Is(err, unix.ENOENT) {
 		return nil, fmt.Errorf("bpf: pid %d: %w", req.Pid, snapshot.ErrNoTask)
+	} else if err != nil {
+		return nil, fmt.Errorf("bpf: pid %d: its pid namespace: %w", req.Pid, err)
 	}
 	callerNS, err := nsInode("/proc/self/ns/pid")
 	if err != nil {
