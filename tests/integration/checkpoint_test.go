@@ -123,4 +123,3 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
-

@@ -8,8 +8,8 @@ package bpfsnap
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -205,4 +205,3 @@ func Parse(b []byte, req snapshot.Request) (*model.Raw, error) {
 	}
 	return raw, nil
 }
-
