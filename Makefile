@@ -115,12 +115,13 @@ test: deps
 	$(MAKE) vmtest
 
 demo: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
-	@echo "== guest: $(KVER) under QEMU, module loaded =="
+	@echo "=== guest: Debian $(KVER) under QEMU, with the ckpt_pids module ==="
 	@$(VM_DIR)/run -mode demo -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) \
 		-bin $(BIN) -log $(VM_DIR)/demo-log -timeout 5m \
-		-demo "ckpt-nl status"
-	@echo "== host: $$(uname -r) =="
-	@$(BIN) status
+		-demo "ckpt-nl status" -demo "ckpt-nl demo"
+	@echo "=== host: $$(uname -r), without the module ==="
+	$(BIN) status
+	$(BIN) demo
 
 clean:
 	-$(MAKE) -C $(KDIR_USED) M=$(CURDIR) clean

@@ -79,6 +79,15 @@ func executable() (*os.File, error) {
 			exeErr = fmt.Errorf("executor: memfd: %w", err)
 			return
 		}
+		// The child execs /proc/self/fd/N after os/exec has installed
+		// the plan at fd 3: keep N well clear of the low numbers.
+		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+		unix.Close(fd)
+		if err != nil {
+			exeErr = fmt.Errorf("executor: memfd: %w", err)
+			return
+		}
+		fd = high
 		f := os.NewFile(uintptr(fd), "ckpt-nl-executor")
 		if _, err := f.Write(binary); err != nil {
 			f.Close()
