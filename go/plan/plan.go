@@ -129,6 +129,8 @@ type Plan struct {
 	// Base is the level of the image's root namespace: 1 when the plan
 	// creates it (the usual case), 0 when it restores into the launcher's.
 	Base int
+	// Joins are setpgid arguments to fill in at run time (NoPids plans).
+	Joins []Join
 }
 
 // Expected returns, for each barrier number k, how many tasks meet at it.

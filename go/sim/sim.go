@@ -444,6 +444,9 @@ func (st *state) newReaper(father *thread) (*thread, error) {
 		}
 	}
 	if init == nil {
+		if father.ns == 0 {
+			return nil, nil // the launcher's namespace: adopted outside the plan
+		}
 		return nil, fmt.Errorf("no init in plan namespace %d to adopt orphans", father.ns)
 	}
 	return liveThread(init), nil
@@ -459,6 +462,9 @@ func (st *state) reparentChildren(th *thread) error {
 	}
 	for _, c := range th.children {
 		c.parent = r
+		if r == nil {
+			continue
+		}
 		r.children = append(r.children, c)
 		if r.proc.reapAll && c.zombie {
 			st.reap(c)
