@@ -318,6 +318,11 @@ static void __attribute__((noreturn)) run_task(long idx)
 			if (ret < 0)
 				fail(idx, i, ret);
 			break;
+		case CR_OP_PDEATHSIG:
+			ret = sys2(__NR_prctl, PR_SET_PDEATHSIG, a->a);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
 		case CR_OP_BARRIER:
 			if (a->a <= 0 || a->a >= CR_MAX_BARRIERS)
 				fail(idx, i, E_INVAL);

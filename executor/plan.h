@@ -66,6 +66,7 @@ enum cr_op {
 	CR_OP_REAP,		/* a: child task; wait for it to exit and reap it */
 	CR_OP_REAP_ALL,		/* reap any child, forever (an init) */
 	CR_OP_ATTACH,		/* a: context id; attach to the kernel restart context */
+	CR_OP_PDEATHSIG,	/* prctl(PR_SET_PDEATHSIG, a) */
 };
 
 #ifndef __GO_CGEN__

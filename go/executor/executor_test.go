@@ -36,7 +36,7 @@ func TestLayout(t *testing.T) {
 		plan.OpNone: OpNone, plan.OpClone: OpClone, plan.OpSetsid: OpSetsid, plan.OpSetpgid: OpSetpgid,
 		plan.OpSubreaper: OpSubreaper, plan.OpBarrier: OpBarrier, plan.OpExit: OpExit,
 		plan.OpExitThread: OpExitThread, plan.OpStop: OpStop, plan.OpReap: OpReap,
-		plan.OpReapAll: OpReapAll, plan.OpAttach: OpAttach,
+		plan.OpReapAll: OpReapAll, plan.OpAttach: OpAttach, plan.OpPdeathsig: OpPdeathsig,
 	}
 	for op, want := range ops {
 		if int(op) != want {

@@ -55,6 +55,7 @@ type Run struct {
 	mem     []byte
 	hdr     *header
 	tasks   []task
+	actions []action
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the launcher has been reaped
 	waitErr error
@@ -143,8 +144,8 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 	r := &Run{plan: p, mem: mem, exited: make(chan struct{})}
 	r.hdr = (*header)(unsafe.Pointer(&mem[0]))
 	r.tasks = unsafe.Slice((*task)(unsafe.Pointer(&mem[HeaderSize])), len(p.Tasks))
-	actions := unsafe.Slice((*action)(unsafe.Pointer(&mem[HeaderSize+len(p.Tasks)*TaskSize])), nActions)
-	if err := r.layout(actions, opt); err != nil {
+	r.actions = unsafe.Slice((*action)(unsafe.Pointer(&mem[HeaderSize+len(p.Tasks)*TaskSize])), nActions)
+	if err := r.layout(r.actions, opt); err != nil {
 		unix.Munmap(mem)
 		return nil, err
 	}
@@ -267,9 +268,26 @@ func (r *Run) Open(k int) {
 }
 
 // WaitSettled waits until every task has run out of actions (or exited,
-// stopped, or ended with its thread group).
+// stopped, or ended with its thread group). The done counter only wakes
+// it: a thread killed by its group's exit between settling and counting
+// would leave the count one short, so the states themselves decide.
 func (r *Run) WaitSettled(timeout time.Duration) error {
-	return r.waitFor(&r.hdr.Done, r.hdr.NrTasks, "waiting for the tasks to settle", timeout)
+	deadline := time.Now().Add(timeout)
+	for {
+		if r.unsettled() == "" {
+			return nil
+		}
+		v := r.word(&r.hdr.Done)
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("executor: timed out after %v waiting for the tasks to settle (%d of %d; still running: %s)",
+				timeout, v, r.hdr.NrTasks, r.unsettled())
+		}
+		if err := r.waitFor(&r.hdr.Done, v+1, "waiting for the tasks to settle", min(left, 50*time.Millisecond)); err != nil &&
+			!strings.Contains(err.Error(), "timed out") {
+			return err
+		}
+	}
 }
 
 // unsettled names up to five tasks that have not settled, with their
@@ -358,6 +376,13 @@ func (e *TaskError) Error() string {
 
 func (e *TaskError) Unwrap() error { return e.Errno }
 
+// SetArg sets the argument of action k of task i, before the phase it
+// runs in is opened (the fills of a NoPids plan).
+func (r *Run) SetArg(i, k int, v int32) {
+	a := &r.actions[int(r.tasks[i].FirstAction)+k]
+	atomic.StoreInt32(&a.A, v)
+}
+
 // Launcher is the launcher's process.
 func (r *Run) Launcher() *os.Process { return r.cmd.Process }
 
@@ -390,3 +415,14 @@ func (r *Run) Release() {
 	}()
 	unix.Munmap(r.mem)
 }
+
+// Detach leaves a settled tree running on its own: the launcher, its
+// parent, is killed and reaped (the tree's root no longer dies with it)
+// and the plan's memory is unmapped.
+func (r *Run) Detach() {
+	r.killed = true
+	r.cmd.Process.Kill()
+	<-r.exited
+	unix.Munmap(r.mem)
+}
+

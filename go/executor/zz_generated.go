@@ -32,4 +32,5 @@ const (
 	OpReap       = 9
 	OpReapAll    = 10
 	OpAttach     = 11
+	OpPdeathsig  = 12
 )

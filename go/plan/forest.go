@@ -522,7 +522,7 @@ func (e *emitter) visit(n *node, phase int) []Action {
 	s, p := e.s, e.p
 	n.idx = len(p.Tasks)
 	n.born = phase
-	t := Task{Kind: n.kind, Creator: -1, Flags: n.flags, Image: n.image, Name: n.name,
+	t := Task{Kind: n.kind, Creator: -1, Flags: n.flags, Image: n.image, Tag: n.tag, Name: n.name,
 		ExitSignal: int32(syscall.SIGCHLD)}
 	if n.creator != nil {
 		t.Creator = n.creator.idx
@@ -556,6 +556,11 @@ func (e *emitter) visit(n *node, phase int) []Action {
 		e.groups[n.cur]++
 	}
 	var acts []Action
+	if n == e.top {
+		// Until the release, the tree dies with the launcher (which dies
+		// with the coordinator): the top task takes its namespace along.
+		acts = append(acts, Action{Op: OpPdeathsig, A: int32(syscall.SIGKILL)})
+	}
 	if !n.thread {
 		for _, c := range n.children {
 			if c.early {
@@ -708,9 +713,10 @@ func (e *emitter) finish(n *node) {
 	p := e.p
 	t := &p.Tasks[n.idx]
 	if n.kind == Launcher {
+		// It stays until the coordinator lets the tree go (and kills it).
 		t.Actions = append(t.Actions, Action{Op: OpBarrier, A: BarrierCreated},
 			Action{Op: OpBarrier, A: BarrierLate}, Action{Op: OpBarrier, A: BarrierGroups},
-			Action{Op: OpBarrier, A: BarrierFinal}, Action{Op: OpExit})
+			Action{Op: OpBarrier, A: BarrierFinal})
 		return
 	}
 	if n.born == 0 {
@@ -729,6 +735,9 @@ func (e *emitter) finish(n *node) {
 		t.Actions = append(t.Actions, Action{Op: OpAttach, A: e.opt.Context})
 	}
 	t.Actions = append(t.Actions, Action{Op: OpBarrier, A: BarrierFinal})
+	if n == e.top {
+		t.Actions = append(t.Actions, Action{Op: OpPdeathsig, A: 0})
+	}
 	for _, c := range n.children {
 		if c.kind == Ghost || c.kind == Placeholder {
 			t.Actions = append(t.Actions, Action{Op: OpReap, A: int32(c.idx)})

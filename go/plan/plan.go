@@ -37,9 +37,10 @@ const (
 	OpReap       Op = 9  // A: child task index
 	OpReapAll    Op = 10 //
 	OpAttach     Op = 11 // A: kernel restart context id
+	OpPdeathsig  Op = 12 // A: signal on the parent's death (0: none)
 )
 
-var opNames = [...]string{"none", "clone", "setsid", "setpgid", "subreaper", "barrier", "exit", "exit-thread", "stop", "reap", "reap-all", "attach"}
+var opNames = [...]string{"none", "clone", "setsid", "setpgid", "subreaper", "barrier", "exit", "exit-thread", "stop", "reap", "reap-all", "attach", "pdeathsig"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -113,6 +114,9 @@ type Task struct {
 	Actions    []Action
 	// Image is the index of the snapshot task this task restores, or -1.
 	Image int
+	// Tag is the snapshot pid object whose pid the task holds (tasks and
+	// ghosts), or 0.
+	Tag uint32
 	// Name says what the task is for, in messages.
 	Name string
 	// Comm is the name the task gives itself (at most 15 bytes).
@@ -203,7 +207,7 @@ func (p *Plan) Validate() error {
 					return bad("barrier %d after barrier %d", a.A, last)
 				}
 				last = int(a.A)
-			case OpSetsid, OpSetpgid, OpSubreaper, OpExit, OpExitThread, OpStop, OpReapAll, OpAttach:
+			case OpSetsid, OpSetpgid, OpSubreaper, OpExit, OpExitThread, OpStop, OpReapAll, OpAttach, OpPdeathsig:
 			default:
 				return bad("unknown action %d", a.Op)
 			}

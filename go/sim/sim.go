@@ -280,7 +280,7 @@ func (st *state) runUntilBlocked(i int) error {
 		case plan.OpReapAll:
 			th.proc.reapAll = true
 			st.reapZombiesOf(th.proc)
-		case plan.OpAttach:
+		case plan.OpAttach, plan.OpPdeathsig:
 		default:
 			return st.fail(i, a.Op, "unknown action")
 		}
