@@ -425,4 +425,3 @@ func (r *Run) Detach() {
 	<-r.exited
 	unix.Munmap(r.mem)
 }
-
