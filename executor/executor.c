@@ -19,10 +19,13 @@
 #include <linux/mman.h>
 #include <linux/prctl.h>
 #include <linux/wait.h>
+#include <linux/netlink.h>
+#include <linux/genetlink.h>
 #include <asm/unistd.h>
 #include <asm/signal.h>
 
 #include "plan.h"
+#include "ckpt_pids.h"
 
 #define PLAN_FD		3
 #define THREAD_STACK	(64 * 1024)
@@ -216,6 +219,62 @@ static void do_clone(long self, __u32 ai, long child)
 		fail(self, ai, E_CANCELED);
 }
 
+/*
+ * attach sends CKPT_PIDS_CMD_CTX_ATTACH for this task (member idx - 1 of
+ * context hdr->context) on a fresh generic-netlink socket, and returns the
+ * kernel's answer (0 or -errno).
+ */
+static long attach(long idx)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct genlmsghdr gh;
+		struct nlattr ctx_attr;
+		__u32 ctx;
+		struct nlattr member_attr;
+		__u32 member;
+	} req;
+	struct sockaddr_nl {
+		unsigned short nl_family;
+		unsigned short nl_pad;
+		__u32 nl_pid;
+		__u32 nl_groups;
+	} sa = { .nl_family = 16 /* AF_NETLINK */ };
+	union {
+		struct nlmsghdr nh;
+		char buf[1024];
+	} resp;
+	long fd, ret;
+
+	fd = sys3(__NR_socket, 16 /* AF_NETLINK */, 3 /* SOCK_RAW */ | 02000000 /* CLOEXEC */,
+		  NETLINK_GENERIC);
+	if (fd < 0)
+		return fd;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = hdr->genl_family;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.nh.nlmsg_seq = 1;
+	req.gh.cmd = CKPT_PIDS_CMD_CTX_ATTACH;
+	req.gh.version = CKPT_PIDS_GENL_VERSION;
+	req.ctx_attr.nla_len = sizeof(req.ctx_attr) + sizeof(req.ctx);
+	req.ctx_attr.nla_type = CKPT_PIDS_A_CTX;
+	req.ctx = load(&hdr->context);
+	req.member_attr.nla_len = sizeof(req.member_attr) + sizeof(req.member);
+	req.member_attr.nla_type = CKPT_PIDS_A_MEMBER;
+	req.member = (__u32)(idx - 1);
+	ret = sys6(__NR_sendto, fd, (long)&req, sizeof(req), 0, (long)&sa, sizeof(sa));
+	if (ret >= 0)
+		ret = sys6(__NR_recvfrom, fd, (long)&resp, sizeof(resp), 0, 0, 0);
+	sys1(__NR_close, fd);
+	if (ret < 0)
+		return ret;
+	if ((unsigned long)ret < sizeof(struct nlmsghdr) + sizeof(int) ||
+	    resp.nh.nlmsg_type != NLMSG_ERROR)
+		return -E_INVAL;
+	return ((struct nlmsgerr *)NLMSG_DATA(&resp.nh))->error;
+}
+
 static void barrier(long self, __u32 k)
 {
 	struct cr_task *t = &tasks[self];
@@ -315,6 +374,11 @@ static void __attribute__((noreturn)) run_task(long idx)
 			break;
 		case CR_OP_SUBREAPER:
 			ret = sys2(__NR_prctl, PR_SET_CHILD_SUBREAPER, 1);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_ATTACH:
+			ret = attach(idx);
 			if (ret < 0)
 				fail(idx, i, ret);
 			break;

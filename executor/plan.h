@@ -65,7 +65,7 @@ enum cr_op {
 	CR_OP_STOP,		/* stop by SIGSTOP */
 	CR_OP_REAP,		/* a: child task; wait for it to exit and reap it */
 	CR_OP_REAP_ALL,		/* reap any child, forever (an init) */
-	CR_OP_ATTACH,		/* a: context id; attach to the kernel restart context */
+	CR_OP_ATTACH,		/* attach to restart context hdr->context as member idx - 1 */
 	CR_OP_PDEATHSIG,	/* prctl(PR_SET_PDEATHSIG, a) */
 };
 
@@ -82,9 +82,10 @@ struct cr_header {
 	__u32 done;				/* futex: count of tasks in DONE */
 	__u16 genl_family;			/* for CR_OP_ATTACH */
 	__u16 reserved;
+	__u32 context;				/* for CR_OP_ATTACH: the restart context */
 	__u32 arrived[CR_MAX_BARRIERS];	/* futex per barrier */
 	__u32 expected[CR_MAX_BARRIERS];
-	__u32 pad[8];
+	__u32 pad[7];
 };
 
 struct cr_task {

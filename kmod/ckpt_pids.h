@@ -8,10 +8,10 @@
 
 #include "uapi/ckpt_pids.h"
 
-#define CKPT_PIDS_MODULE_VERSION "0.2.0"
+#define CKPT_PIDS_MODULE_VERSION "0.3.0"
 
 /* The CKPT_PIDS_A_FEATURES bits this build implements. */
-#define CKPT_PIDS_FEATURES ((u64)CKPT_PIDS_F_SNAPSHOT)
+#define CKPT_PIDS_FEATURES ((u64)(CKPT_PIDS_F_SNAPSHOT | CKPT_PIDS_F_RESTART))
 
 extern struct genl_family ckpt_pids_family;
 
@@ -25,6 +25,15 @@ extern const struct nla_policy ckpt_pids_snapshot_policy[CKPT_PIDS_A_MODE + 1];
 int ckpt_pids_snapshot_start(struct netlink_callback *cb);
 int ckpt_pids_snapshot_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
 int ckpt_pids_snapshot_done(struct netlink_callback *cb);
+
+/* restart.c */
+extern const struct nla_policy ckpt_pids_ctx_policy[CKPT_PIDS_A_MAX + 1];
+int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info);
+int ckpt_pids_ctx_add(struct sk_buff *skb, struct genl_info *info);
+int ckpt_pids_ctx_attach(struct sk_buff *skb, struct genl_info *info);
+int ckpt_pids_ctx_commit(struct sk_buff *skb, struct genl_info *info);
+int ckpt_pids_ctx_abort(struct sk_buff *skb, struct genl_info *info);
+void ckpt_ctx_release(struct net *net, u32 portid);
 
 /* extack.c */
 __printf(3, 4)

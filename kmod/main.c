@@ -60,6 +60,37 @@ static const struct genl_ops ckpt_pids_ops[] = {
 		.policy = ckpt_pids_snapshot_policy,
 		.maxattr = ARRAY_SIZE(ckpt_pids_snapshot_policy) - 1,
 	},
+	{
+		.cmd = CKPT_PIDS_CMD_CTX_CREATE,
+		.doit = ckpt_pids_ctx_create,
+		.policy = ckpt_pids_ctx_policy,
+		.maxattr = CKPT_PIDS_A_MAX,
+	},
+	{
+		.cmd = CKPT_PIDS_CMD_CTX_ADD,
+		.doit = ckpt_pids_ctx_add,
+		.policy = ckpt_pids_ctx_policy,
+		.maxattr = CKPT_PIDS_A_MAX,
+	},
+	{
+		/* Unprivileged: the member must descend from the launcher. */
+		.cmd = CKPT_PIDS_CMD_CTX_ATTACH,
+		.doit = ckpt_pids_ctx_attach,
+		.policy = ckpt_pids_ctx_policy,
+		.maxattr = CKPT_PIDS_A_MAX,
+	},
+	{
+		.cmd = CKPT_PIDS_CMD_CTX_COMMIT,
+		.doit = ckpt_pids_ctx_commit,
+		.policy = ckpt_pids_ctx_policy,
+		.maxattr = CKPT_PIDS_A_MAX,
+	},
+	{
+		.cmd = CKPT_PIDS_CMD_CTX_ABORT,
+		.doit = ckpt_pids_ctx_abort,
+		.policy = ckpt_pids_ctx_policy,
+		.maxattr = CKPT_PIDS_A_MAX,
+	},
 };
 
 struct genl_family ckpt_pids_family __ro_after_init = {
@@ -81,6 +112,7 @@ static int ckpt_pids_netlink_event(struct notifier_block *nb,
 
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
 		return NOTIFY_DONE;
+	ckpt_ctx_release(n->net, n->portid);
 	ckpt_msg_release(n->net, n->portid);
 	return NOTIFY_DONE;
 }

@@ -10,4 +10,4 @@
 package executor
 
 //go:generate go run ../cheader/cgen -in ../../executor/plan.h -out zz_generated.go -pkg executor -prefix CR_
-//go:generate gcc -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -fcf-protection=none -Wall -Wextra -Werror -Wl,--build-id=none -o executor.bin ../../executor/executor.c
+//go:generate gcc -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -fcf-protection=none -Wall -Wextra -Werror -Wl,--build-id=none -I../../kmod/uapi -o executor.bin ../../executor/executor.c

@@ -28,9 +28,10 @@ type header struct {
 	Magic, Version, NrTasks, NrActions uint32
 	Phase, Failed, Done                uint32
 	GenlFamily, Reserved               uint16
+	Context                            uint32
 	Arrived                            [MaxBarriers]uint32
 	Expected                           [MaxBarriers]uint32
-	Pad                                [8]uint32
+	Pad                                [7]uint32
 }
 
 type task struct {
@@ -382,6 +383,13 @@ func (r *Run) SetArg(i, k int, v int32) {
 	a := &r.actions[int(r.tasks[i].FirstAction)+k]
 	atomic.StoreInt32(&a.A, v)
 }
+
+// SetContext tells the tasks which kernel restart context to attach to;
+// call it before the phase in which they attach is opened.
+func (r *Run) SetContext(id uint32) { atomic.StoreUint32(&r.hdr.Context, id) }
+
+// Plan is the plan being run.
+func (r *Run) Plan() *plan.Plan { return r.plan }
 
 // Launcher is the launcher's process.
 func (r *Run) Launcher() *os.Process { return r.cmd.Process }

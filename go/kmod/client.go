@@ -101,6 +101,11 @@ func (e *Error) Is(target error) bool { return target == e.Errno }
 var commandNames = map[uint8]string{
 	uapi.CmdGetFeatures: "get features",
 	uapi.CmdSnapshot:    "snapshot",
+	uapi.CmdCtxCreate:   "create restart context",
+	uapi.CmdCtxAdd:      "add to restart context",
+	uapi.CmdCtxAttach:   "attach to restart context",
+	uapi.CmdCtxCommit:   "commit restart context",
+	uapi.CmdCtxAbort:    "abort restart context",
 }
 
 func opError(cmd uint8, err error) error {

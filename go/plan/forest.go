@@ -32,10 +32,10 @@ type Options struct {
 	// coordinator fills in setpgid arguments (Plan.Joins) once the tree
 	// exists.
 	NoPids bool
-	// Attach makes every task attach to kernel restart context Context
-	// before the final barrier.
-	Attach  bool
-	Context int32
+	// Attach makes every task attach to the kernel's restart context
+	// (whose id the coordinator puts in the plan's memory) before the
+	// final barrier.
+	Attach bool
 }
 
 // PlanError is a snapshot MakeForest cannot restore, and why.
@@ -524,6 +524,9 @@ func (e *emitter) visit(n *node, phase int) []Action {
 	n.born = phase
 	t := Task{Kind: n.kind, Creator: -1, Flags: n.flags, Image: n.image, Tag: n.tag, Name: n.name,
 		ExitSignal: int32(syscall.SIGCHLD)}
+	if n.kind == Ghost {
+		t.Session, t.Group = n.sid, n.pgid
+	}
 	if n.creator != nil {
 		t.Creator = n.creator.idx
 	}
@@ -732,7 +735,7 @@ func (e *emitter) finish(n *node) {
 		t.Actions = e.setpgid(n, t.Actions, uint32(m.A), 3)
 	}
 	if e.opt.Attach {
-		t.Actions = append(t.Actions, Action{Op: OpAttach, A: e.opt.Context})
+		t.Actions = append(t.Actions, Action{Op: OpAttach})
 	}
 	t.Actions = append(t.Actions, Action{Op: OpBarrier, A: BarrierFinal})
 	if n == e.top {

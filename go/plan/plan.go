@@ -117,6 +117,9 @@ type Task struct {
 	// Tag is the snapshot pid object whose pid the task holds (tasks and
 	// ghosts), or 0.
 	Tag uint32
+	// Session and Group are a ghost's session and group tags (0 when
+	// they are not to be checked).
+	Session, Group uint32
 	// Name says what the task is for, in messages.
 	Name string
 	// Comm is the name the task gives itself (at most 15 bytes).

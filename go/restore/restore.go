@@ -30,6 +30,8 @@ type Validator interface {
 	// Prepare is called before the tree is started; it may change the
 	// plan options (to make tasks attach) and executor options.
 	Prepare(s *model.Snapshot, po *plan.Options, eo *executor.Options) error
+	// Started is called once the launcher runs, before any task attaches.
+	Started(r *executor.Run) error
 	// Validate is called with every task parked at the final barrier;
 	// an error aborts the restore.
 	Validate(r *executor.Run) error
@@ -134,6 +136,11 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 			run.Kill()
 		}
 	}()
+	if opt.Validator != nil {
+		if err := opt.Validator.Started(run); err != nil {
+			return nil, err
+		}
+	}
 	rootIdx, topIdx := roots(p)
 	for k := plan.BarrierCreated; k <= plan.BarrierFinal; k++ {
 		if err := run.WaitBarrier(k, timeout); err != nil {

@@ -9,6 +9,12 @@ const (
 	TagOutside        = 0
 	TagRootSession    = 4294967295
 	FeatureSnapshot   = 1
+	FeatureRestart    = 2
+	KindTask          = 1
+	KindGhost         = 2
+	KindPlaceholder   = 3
+	KindInit          = 4
+	NoMember          = 4294967295
 	ModeContainer     = 1
 	ModeSubtree       = 2
 	StateAlive        = 1
@@ -17,7 +23,12 @@ const (
 	CmdUnspec         = 0
 	CmdGetFeatures    = 1
 	CmdSnapshot       = 2
-	CmdMax            = 2
+	CmdCtxCreate      = 3
+	CmdCtxAdd         = 4
+	CmdCtxAttach      = 5
+	CmdCtxCommit      = 6
+	CmdCtxAbort       = 7
+	CmdMax            = 7
 	AttrUnspec        = 0
 	AttrVersion       = 1
 	AttrModuleVersion = 2
@@ -32,7 +43,10 @@ const (
 	AttrNrTasks       = 11
 	AttrPid           = 12
 	AttrTask          = 13
-	AttrMax           = 13
+	AttrCtx           = 14
+	AttrLauncher      = 15
+	AttrMember        = 16
+	AttrMax           = 16
 	PidAttrUnspec     = 0
 	PidAttrTag        = 1
 	PidAttrNumbers    = 2
@@ -48,5 +62,7 @@ const (
 	TaskAttrExitCode  = 7
 	TaskAttrNr        = 8
 	TaskAttrComm      = 9
-	TaskAttrMax       = 9
+	TaskAttrKind      = 10
+	TaskAttrParent    = 11
+	TaskAttrMax       = 11
 )

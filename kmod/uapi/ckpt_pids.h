@@ -54,6 +54,42 @@
  *			    CKPT_PIDS_TASK_A_NR		u32, the task's pid in the
  *				caller's namespace
  *			    CKPT_PIDS_TASK_A_COMM	string
+ *
+ * Restart contexts (CKPT_PIDS_F_RESTART). A context holds the identity a
+ * restart must produce: the expected pid objects and one member per task
+ * the restart creates (restored tasks, ghosts, placeholders, an init the
+ * restarter provides). Each member task attaches itself; commit validates
+ * the whole tree in the kernel. A context belongs to the socket that
+ * created it: closing that socket before commit, an abort, or a failed
+ * commit kills every member and every descendant of the launcher. After
+ * a successful commit the context is gone and the tree is the user's.
+ *
+ * CKPT_PIDS_CMD_CTX_CREATE
+ *	Request: CKPT_PIDS_A_MODE, CKPT_PIDS_A_LAUNCHER (u32, the pid, in the
+ *		 caller's namespace, of the process whose descendants are the
+ *		 restart), CKPT_PIDS_A_NR_PIDS, CKPT_PIDS_A_NR_TASKS (members).
+ *	Needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the caller's pid
+ *	namespace. Reply: CKPT_PIDS_A_CTX (u32, the context id).
+ * CKPT_PIDS_CMD_CTX_ADD
+ *	Request: CKPT_PIDS_A_CTX, then CKPT_PIDS_A_PID nests (tag, numbers,
+ *	and in CKPT_PIDS_PID_A_NS the namespace *tags* of each level) and
+ *	CKPT_PIDS_A_TASK nests for members, in order: CKPT_PIDS_TASK_A_PID,
+ *	_TGID, _PGID, _SID tags (0 when not checked), CKPT_PIDS_TASK_A_KIND
+ *	(CKPT_PIDS_KIND_*) and CKPT_PIDS_TASK_A_PARENT (u32, the member index
+ *	of the task's parent at commit, or CKPT_PIDS_NO_MEMBER). Several
+ *	messages may add to one context until it has them all.
+ * CKPT_PIDS_CMD_CTX_ATTACH
+ *	Request: CKPT_PIDS_A_CTX, CKPT_PIDS_A_MEMBER (u32). Sent by the member
+ *	task itself, which must descend from the context's launcher.
+ * CKPT_PIDS_CMD_CTX_COMMIT
+ *	Request: CKPT_PIDS_A_CTX. With every member attached, checks every
+ *	member's pid numbers at every level from the restart root's pid
+ *	namespace down, that namespace tags map one to one to namespaces,
+ *	that tasks sharing a tag share one struct pid (thread group, process
+ *	group, session), and each member's parent. Errors name the member
+ *	and the tag.
+ * CKPT_PIDS_CMD_CTX_ABORT
+ *	Request: CKPT_PIDS_A_CTX. Kills the restart.
  */
 #ifndef _UAPI_LINUX_CKPT_PIDS_H
 #define _UAPI_LINUX_CKPT_PIDS_H
@@ -71,7 +107,18 @@
 /* Bits of CKPT_PIDS_A_FEATURES. */
 enum ckpt_pids_feature {
 	CKPT_PIDS_F_SNAPSHOT = 1 << 0,
+	CKPT_PIDS_F_RESTART = 1 << 1,
 };
+
+/* CKPT_PIDS_TASK_A_KIND: why a restart context member exists. */
+enum ckpt_pids_kind {
+	CKPT_PIDS_KIND_TASK = 1,	/* a task of the image */
+	CKPT_PIDS_KIND_GHOST,		/* holds a dead leader's pid */
+	CKPT_PIDS_KIND_PLACEHOLDER,	/* gives an orphan its parent */
+	CKPT_PIDS_KIND_INIT,		/* an init the restarter provides */
+};
+
+#define CKPT_PIDS_NO_MEMBER	0xffffffff
 
 enum ckpt_pids_mode {
 	CKPT_PIDS_MODE_CONTAINER = 1,
@@ -88,6 +135,11 @@ enum ckpt_pids_cmd {
 	CKPT_PIDS_CMD_UNSPEC,
 	CKPT_PIDS_CMD_GET_FEATURES,
 	CKPT_PIDS_CMD_SNAPSHOT,
+	CKPT_PIDS_CMD_CTX_CREATE,
+	CKPT_PIDS_CMD_CTX_ADD,
+	CKPT_PIDS_CMD_CTX_ATTACH,
+	CKPT_PIDS_CMD_CTX_COMMIT,
+	CKPT_PIDS_CMD_CTX_ABORT,
 	__CKPT_PIDS_CMD_MAX
 };
 
@@ -108,6 +160,9 @@ enum ckpt_pids_attr {
 	CKPT_PIDS_A_NR_TASKS,
 	CKPT_PIDS_A_PID,
 	CKPT_PIDS_A_TASK,
+	CKPT_PIDS_A_CTX,
+	CKPT_PIDS_A_LAUNCHER,
+	CKPT_PIDS_A_MEMBER,
 	__CKPT_PIDS_A_MAX
 };
 
@@ -134,6 +189,8 @@ enum ckpt_pids_task_attr {
 	CKPT_PIDS_TASK_A_EXIT_CODE,
 	CKPT_PIDS_TASK_A_NR,
 	CKPT_PIDS_TASK_A_COMM,
+	CKPT_PIDS_TASK_A_KIND,
+	CKPT_PIDS_TASK_A_PARENT,
 	__CKPT_PIDS_TASK_A_MAX
 };
 

@@ -22,6 +22,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("CKPT_NL_SLEEP") == "1" {
+		select {} // a child for tests that need one
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
+	"github.com/ckpt-nl/ckpt-nl/go/restore/kctx"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/kmodsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/scenario"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
@@ -20,6 +22,14 @@ func restoreAndCheck(t *testing.T, s *model.Snapshot, opt restore.Options) *rest
 	t.Helper()
 	if opt.Reader == nil {
 		opt.Reader = procfs.Backend{}
+	}
+	if ok, _ := kmodsnap.Available(); ok && !opt.NoPids && opt.Validator == nil {
+		v, err := kctx.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		opt.Validator = v
 	}
 	res, err := restore.Restore(s, opt)
 	if err != nil {
@@ -84,9 +94,9 @@ func TestRoundTrip(t *testing.T) {
 // TestRoundTripRandom restores many random trees (the seed is in the
 // subtest's name).
 func TestRoundTripRandom(t *testing.T) {
-	n := 40
+	n := 150
 	if testing.Short() {
-		n = 10
+		n = 12
 	}
 	for seed := uint64(100); seed < uint64(100+n); seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
