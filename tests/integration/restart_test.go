@@ -10,9 +10,9 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
 	"github.com/ckpt-nl/ckpt-nl/go/restore/kctx"
-	"github.com/ckpt-nl/ckpt-nl/go/snapshot/kmodsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/scenario"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/kmodsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
 )
 
