@@ -174,7 +174,7 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 		if err := opt.Validator.Validate(run); err != nil {
 			return nil, err
 		}
-		stage("validate ("+opt.Validator.Name()+")", t0)
+		stage("validate", t0)
 	}
 	progress("releasing", 0, len(p.Tasks))
 	t0 = time.Now()
@@ -220,7 +220,7 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 	stage("check ("+opt.Reader.Name()+")", t0)
 	res.Validation = "read back with the " + opt.Reader.Name() + " backend after the release (not atomic)"
 	if opt.Validator != nil {
-		res.Validation = opt.Validator.Name() + ", then " + res.Validation
+		res.Validation = "validated atomically by the " + opt.Validator.Name() + ", then " + res.Validation
 	}
 	res.Root = root
 	if p.Base == 1 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -11,6 +12,7 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/executor"
 	"github.com/ckpt-nl/ckpt-nl/go/image"
 	"github.com/ckpt-nl/ckpt-nl/go/model"
+	"github.com/ckpt-nl/ckpt-nl/go/restore"
 	"github.com/ckpt-nl/ckpt-nl/go/scenario"
 	"github.com/ckpt-nl/ckpt-nl/go/sim"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
@@ -24,7 +26,7 @@ func init() {
 	)
 	register(&command{
 		name:    "demo",
-		summary: "build an embedded example tree, checkpoint it and show what was saved",
+		summary: "build an embedded example tree, checkpoint it, show it, kill it and restart it",
 		examples: []string{
 			"ckpt-nl demo",
 			"ckpt-nl demo --scenario job-control --backend procfs --dir /tmp/demo",
@@ -34,7 +36,7 @@ func init() {
 			fs.Uint64Var(&seed, "seed", 1, "seed of the tree's pid numbers (and shape, for random trees)")
 			fs.StringVar(&backend, "backend", "auto", "checkpoint backend: auto, kmod, bpf or procfs")
 			fs.StringVar(&dir, "dir", "", "directory for the image (default: a temporary one, removed)")
-			fs.BoolVar(&keep, "keep", false, "leave the tree running at the end and print its root's pid")
+			fs.BoolVar(&keep, "keep", false, "leave the restored tree running at the end and print its root's pid")
 		},
 		run: func(ctx *runContext, args []string) error {
 			if err := noArgs(args); err != nil {
@@ -64,9 +66,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			if !keep {
-				defer r.Kill()
-			}
+			defer r.Kill()
 			if err := r.WaitBarrier(1, time.Minute); err != nil {
 				r.Kill()
 				return err
@@ -106,11 +106,49 @@ func init() {
 				return fmt.Errorf("the checkpoint differs from the tree that was built in %d ways", len(d))
 			}
 			fmt.Fprintf(ctx.stdout, "\n== the image matches the tree as built: every pid at every level, groups, sessions, states\n")
-			if keep {
-				r.Release()
-				fmt.Fprintf(ctx.stdout, "the tree keeps running; its root is pid %d\n", root)
+
+			// Restart it: the original dies first, as after a crash.
+			r.Kill()
+			v, err := pickValidator("auto")
+			if err != nil {
+				return err
 			}
-			return nil
+
+			rd, _, err := pickBackend(backend)
+			if err != nil {
+				return err
+			}
+			how := "userspace validation"
+			if v != nil {
+				how = "the kernel's restart context"
+				defer v.Close()
+			}
+			fmt.Fprintf(ctx.stdout, "\n== restart of %s with %s\n", path, how)
+			rres, err := restore.Restore(s, restore.Options{Reader: rd, Validator: v})
+			if err != nil {
+				return err
+			}
+			var stages []string
+			for _, st := range rres.Stages {
+				stages = append(stages, fmt.Sprintf("%s %.1f ms", st.Name, float64(st.Took.Microseconds())/1000))
+			}
+			fmt.Fprintf(ctx.stdout, "restored %d tasks, root pid %d: %s\n%s\n", len(s.Tasks), rres.Root,
+				rres.Validation, strings.Join(stages, ", "))
+			back, err := rd.Snapshot(snapshot.Request{Pid: rres.Root, Mode: sc.Mode})
+			if err != nil {
+				rres.Kill()
+				return err
+			}
+			if d := model.Diff(s, back); len(d) > 0 {
+				rres.Kill()
+				return fmt.Errorf("the restored tree differs from the image: %v", d)
+			}
+			fmt.Fprintf(ctx.stdout, "== checkpoint of the restored tree equals the image (ckpt-nl diff would exit 0)\n")
+			if keep {
+				fmt.Fprintf(ctx.stdout, "the restored tree keeps running; its root is pid %d\n", rres.Root)
+				return nil
+			}
+			return rres.Kill()
 		},
 	})
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
+	"github.com/ckpt-nl/ckpt-nl/go/restore/kctx"
 )
 
 // newKernelValidator returns the in-kernel restart context validator.
 func newKernelValidator() (restore.Validator, error) {
-	return nil, errors.New("kmod restart contexts are not available yet")
+	v, err := kctx.New()
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -42,7 +42,7 @@ func New() (*Validator, error) {
 }
 
 // Name says how the tree was validated.
-func (v *Validator) Name() string { return "validated in the kernel (restart context, atomic)" }
+func (v *Validator) Name() string { return "kernel restart context" }
 
 // Prepare makes every task attach.
 func (v *Validator) Prepare(s *model.Snapshot, po *plan.Options, eo *executor.Options) error {
