@@ -559,9 +559,10 @@ func (e *emitter) visit(n *node, phase int) []Action {
 		e.groups[n.cur]++
 	}
 	var acts []Action
-	if n == e.top {
+	if n.creator == e.launcher {
 		// Until the release, the tree dies with the launcher (which dies
-		// with the coordinator): the top task takes its namespace along.
+		// with the coordinator): the launcher's child, the init of the
+		// restart's namespace, takes the namespace along.
 		acts = append(acts, Action{Op: OpPdeathsig, A: int32(syscall.SIGKILL)})
 	}
 	if !n.thread {
@@ -738,7 +739,7 @@ func (e *emitter) finish(n *node) {
 		t.Actions = append(t.Actions, Action{Op: OpAttach})
 	}
 	t.Actions = append(t.Actions, Action{Op: OpBarrier, A: BarrierFinal})
-	if n == e.top {
+	if n.creator == e.launcher {
 		t.Actions = append(t.Actions, Action{Op: OpPdeathsig, A: 0})
 	}
 	for _, c := range n.children {

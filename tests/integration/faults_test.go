@@ -1,0 +1,121 @@
+package integration
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ckpt-nl/ckpt-nl/go/image"
+	"github.com/ckpt-nl/ckpt-nl/go/model"
+	"github.com/ckpt-nl/ckpt-nl/go/restore"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
+)
+
+// TestFaultPidTaken: restoring a subtree in place while its pids are in
+// use fails with EEXIST naming the task, and leaves nothing behind.
+func TestFaultPidTaken(t *testing.T) {
+	b := build(t, "subtree", 11)
+	s, err := procfs.Backend{}.Snapshot(snapshot.Request{Pid: b.root, Mode: model.ModeSubtree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Restore the image of a subtree of the container ... in the
+	// container's namespace: impossible from here; restore it in a new
+	// namespace under its own init twice instead: the second is fine
+	// (new namespace). In place, the root's pid is ours and taken.
+	before := countTasks(t)
+	mine, err := procfs.Backend{}.Snapshot(snapshot.Request{Pid: os.Getpid(), Mode: model.ModeSubtree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = restore.Restore(mine, restore.Options{InPlace: true, Reader: procfs.Backend{}, Timeout: 10 * time.Second})
+	if !errors.Is(err, syscall.EEXIST) || !strings.Contains(err.Error(), "pid already taken") {
+		t.Fatalf("in-place restore of a live tree = %v, want EEXIST (pid already taken)", err)
+	}
+	waitCount(t, before)
+	_ = s
+}
+
+// TestFaultTaskKilled: a task killed while the restore runs ends it with
+// an error, and every task of the restore is gone.
+func TestFaultTaskKilled(t *testing.T) {
+	s := b2s(t, "demo", 12)
+	before := countTasks(t)
+	killed := false
+	opt := restore.Options{Reader: procfs.Backend{}, Timeout: 5 * time.Second,
+		Progress: func(stage string, _, _ int) {
+			if stage != "groups" || killed {
+				return
+			}
+			// Kill a grandchild of ours: a task of the restored tree.
+			for _, kid := range children(os.Getpid()) {
+				for _, gk := range children(kid) {
+					for _, ggk := range children(gk) {
+						syscall.Kill(ggk, syscall.SIGKILL)
+						killed = true
+						return
+					}
+				}
+			}
+		}}
+	_, err := restore.Restore(s, opt)
+	if !killed {
+		t.Fatal("found no task to kill")
+	}
+	if err == nil {
+		t.Fatal("restore succeeded with a task killed")
+	}
+	t.Logf("restore failed as it should: %v", err)
+	waitCount(t, before)
+}
+
+// TestFaultCoordinatorKilled: SIGKILL to ckpt-nl restart at any moment
+// leaves no task of the restore alive. (A restore that completed before
+// the kill printed its root's pid: that tree is the user's, killed here.)
+func TestFaultCoordinatorKilled(t *testing.T) {
+	s := b2s(t, "large", 13)
+	img := filepath.Join(t.TempDir(), "large.img")
+	if err := image.WriteFile(img, s, image.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	bin := binary(t)
+	before := countTasks(t)
+	for _, after := range []time.Duration{2 * time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond, 200 * time.Millisecond} {
+		var out strings.Builder
+		cmd := exec.Command(bin, "restart", "--reader", "procfs", img)
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if f := strings.Fields(out.String()); len(f) > 0 {
+			if root, err := strconv.Atoi(f[len(f)-1]); err == nil {
+				t.Logf("killed after %v: the restore had completed (root %d)", after, root)
+				syscall.Kill(root, syscall.SIGKILL)
+			}
+		}
+		waitCount(t, before)
+	}
+}
+
+func children(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	for _, tk := range tasks {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + tk.Name() + "/children")
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			out = append(out, n)
+		}
+	}
+	return out
+}
