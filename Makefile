@@ -30,7 +30,7 @@ GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
 
 .PHONY: all deps module build generate check-generated lint checkpatch \
-	unit integration fuzz vmtest test demo clean
+	unit integration fuzz vmtest test demo bench clean
 
 all: module build
 
@@ -122,6 +122,22 @@ demo: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
 	@echo "=== host: $$(uname -r), without the module ==="
 	$(BIN) status
 	$(BIN) demo
+
+# Benchmarks (not part of make test): the host's backends, then the VM's
+# with the module, merged into docs/BENCHMARKS.md and docs/bench.svg.
+BENCH_SIZES ?= 1000,3000,10000,30000
+VM_BENCH_SIZES ?= 1000,3000,10000
+bench: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
+	@mkdir -p $(BUILD)/bench
+	$(GO) build -o $(BUILD)/bench/bench ./tests/bench
+	$(GOFLAGS_STATIC) $(GO) build -o $(VM_DIR)/bench ./tests/bench
+	$(BUILD)/bench/bench -sizes $(BENCH_SIZES) -o $(BUILD)/bench/host.json -ckpt-nl $(BIN)
+	$(VM_DIR)/run -mode demo -mem 4G -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) \
+		-bin $(BIN) -bin $(VM_DIR)/bench -log $(VM_DIR)/bench-log -timeout 60m \
+		-demo "bench -sizes $(VM_BENCH_SIZES) -runs 3 -o /tmp/vm.json -ckpt-nl /bin/ckpt-nl -print"
+	sed -n '/^BEGIN-JSON/,/^END-JSON/p' $(VM_DIR)/bench-log/results.txt | sed '1d;$$d' > $(BUILD)/bench/vm.json
+	$(BUILD)/bench/bench -report "host (no module)=$(BUILD)/bench/host.json,VM (module loaded)=$(BUILD)/bench/vm.json" \
+		-md docs/BENCHMARKS.md -svg docs/bench.svg
 
 clean:
 	-$(MAKE) -C $(KDIR_USED) M=$(CURDIR) clean

@@ -13,14 +13,17 @@
 
 #define MAX_LEVELS 32
 
-/* The namespace inode and number of pid p at level l (0 if unreadable). */
+/*
+ * The namespace inode and number of pid p at level l (0 if unreadable).
+ * Levels go up to 32 (MAX_PID_NS_LEVEL): the index mask keeps 0..63.
+ */
 static __always_inline __u32 pid_ns_inum(__u64 p, __u32 l)
 {
 	struct pid *pid = (struct pid *)p;
 	struct pid_namespace *ns = 0;
 	__u32 inum = 0;
 
-	bpf_core_read(&ns, sizeof(ns), &pid->numbers[l & (MAX_LEVELS - 1)].ns);
+	bpf_core_read(&ns, sizeof(ns), &pid->numbers[l & 63].ns);
 	if (ns)
 		bpf_core_read(&inum, sizeof(inum), &ns->ns.inum);
 	return inum;
@@ -31,7 +34,7 @@ static __always_inline __s32 pid_nr_at(__u64 p, __u32 l)
 	struct pid *pid = (struct pid *)p;
 	__s32 nr = 0;
 
-	bpf_core_read(&nr, sizeof(nr), &pid->numbers[l & (MAX_LEVELS - 1)].nr);
+	bpf_core_read(&nr, sizeof(nr), &pid->numbers[l & 63].nr);
 	return nr;
 }
 

@@ -29,6 +29,28 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 root_ns_inum;	/* the root's pid namespace */
 const volatile __u32 caller_ns_inum;	/* the reader's, for its pid numbers */
 
+/*
+ * The levels of those namespaces, learnt from the first task met in each
+ * (-1 until then): after that a task is tested with one lookup instead of
+ * a search of its levels.
+ */
+int root_level = -1;
+int caller_level = -1;
+
+/* level_at reports whether pid p's namespace at *cached is inum, learning
+ * *cached by a search the first time. */
+static __always_inline int level_in(__u64 p, __u32 inum, int *cached)
+{
+	int l = *cached;
+
+	if (l >= 0)
+		return pid_level(p) >= (__u32)l && pid_ns_inum(p, l) == inum ? l : -1;
+	l = level_of(p, inum);
+	if (l >= 0)
+		*cached = l;
+	return l;
+}
+
 struct rec_task {
 	__u32 type, size;
 	__u64 pid, tgid, pgid, sid, ppid;	/* struct pid addresses */
@@ -105,10 +127,12 @@ static __always_inline void write_pid(struct seq_file *seq, struct pid *p,
 	asm volatile("" : "+r"(n));
 	if (n > MAX_LEVELS)
 		return;
-	if (n) {
-		f.pid = (__u64)p;
-		f.base = root_level;
-		f.buf = buf;
+	f.pid = (__u64)p;
+	f.base = root_level;
+	f.buf = buf;
+	if (n == 1) {
+		fill_cb(0, &f);
+	} else if (n) {
 		bpf_loop(n, fill_cb, &f, 0);
 	}
 	size = sizeof(buf->rec) + n * sizeof(struct rec_level);
@@ -126,15 +150,15 @@ int snapshot_tasks(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct rec_task rec = { .type = REC_TASK, .size = sizeof(rec) };
 	struct pid *pid, *tgid, *pgid, *sid, *ppid;
-	int root_level, caller_level;
+	int rl, cl;
 
 	if (!task || (task->flags & PF_KTHREAD))
 		return 0;
 	pid = task->thread_pid;
 	if (!pid)
 		return 0;
-	root_level = level_of((__u64)pid, root_ns_inum);
-	if (root_level < 0)
+	rl = level_in((__u64)pid, root_ns_inum, &root_level);
+	if (rl < 0)
 		return 0;
 	tgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_TGID]);
 	pgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
@@ -146,15 +170,15 @@ int snapshot_tasks(struct bpf_iter__task *ctx)
 	 * across tasks. (Deduplicating here would need state that survives
 	 * the seq_file retrying a task whose records overflowed its buffer.)
 	 */
-	write_pid(seq, pid, root_level);
+	write_pid(seq, pid, rl);
 	if (tgid != pid)
-		write_pid(seq, tgid, root_level);
+		write_pid(seq, tgid, rl);
 	if (pgid != tgid && pgid != pid)
-		write_pid(seq, pgid, root_level);
+		write_pid(seq, pgid, rl);
 	if (sid != pgid && sid != tgid && sid != pid)
-		write_pid(seq, sid, root_level);
+		write_pid(seq, sid, rl);
 	if (ppid != sid && ppid != pgid && ppid != tgid && ppid != pid)
-		write_pid(seq, ppid, root_level);
+		write_pid(seq, ppid, rl);
 
 	rec.pid = (__u64)pid;
 	rec.tgid = (__u64)tgid;
@@ -164,8 +188,8 @@ int snapshot_tasks(struct bpf_iter__task *ctx)
 	rec.state = task->__state;
 	rec.exit_state = task->exit_state;
 	rec.exit_code = task->exit_code;
-	caller_level = level_of((__u64)pid, caller_ns_inum);
-	rec.caller_nr = caller_level >= 0 ? pid_nr_at((__u64)pid, caller_level) : 0;
+	cl = level_in((__u64)pid, caller_ns_inum, &caller_level);
+	rec.caller_nr = cl >= 0 ? pid_nr_at((__u64)pid, cl) : 0;
 	BPF_CORE_READ_STR_INTO(&rec.comm, task, comm);
 	bpf_seq_write(seq, &rec, sizeof(rec));
 	return 0;

@@ -21,6 +21,7 @@ const (
 type Snapshotter struct {
 	objs snapshotObjects
 	link *link.Iter
+	hint int // size of the last read, to size the next one's buffer
 }
 
 // NewSnapshotter loads the iterator for tasks in the pid namespace with
@@ -56,10 +57,23 @@ func (s *Snapshotter) Read() ([]byte, error) {
 		return nil, fmt.Errorf("bpf: open snapshot iterator: %w", err)
 	}
 	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("bpf: read snapshot iterator: %w", err)
+	// Large reads: each read(2) restarts the iterator at the next task
+	// and the kernel fills at most the buffer it is given.
+	b := make([]byte, 0, s.hint)
+	for {
+		if cap(b)-len(b) < 1<<20 {
+			b = append(b, make([]byte, 1<<20)...)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF || (err == nil && n == 0) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bpf: read snapshot iterator: %w", err)
+		}
 	}
+	s.hint = max(s.hint, len(b)+len(b)/8)
 	return b, nil
 }
 

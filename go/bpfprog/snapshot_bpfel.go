@@ -36,7 +36,9 @@ type snapshotPidBuf struct {
 const (
 	snapshotMapScratch        = "scratch"
 	snapshotProgSnapshotTasks = "snapshot_tasks"
+	snapshotVarCallerLevel    = "caller_level"
 	snapshotVarCallerNsInum   = "caller_ns_inum"
+	snapshotVarRootLevel      = "root_level"
 	snapshotVarRootNsInum     = "root_ns_inum"
 )
 
@@ -96,7 +98,9 @@ type snapshotMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type snapshotVariableSpecs struct {
+	CallerLevel  *ebpf.VariableSpec `ebpf:"caller_level"`
 	CallerNsInum *ebpf.VariableSpec `ebpf:"caller_ns_inum"`
+	RootLevel    *ebpf.VariableSpec `ebpf:"root_level"`
 	RootNsInum   *ebpf.VariableSpec `ebpf:"root_ns_inum"`
 }
 
@@ -133,7 +137,9 @@ func (m *snapshotMaps) Close() error {
 //
 // It can be passed to loadSnapshotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snapshotVariables struct {
+	CallerLevel  *ebpf.Variable `ebpf:"caller_level"`
 	CallerNsInum *ebpf.Variable `ebpf:"caller_ns_inum"`
+	RootLevel    *ebpf.Variable `ebpf:"root_level"`
 	RootNsInum   *ebpf.Variable `ebpf:"root_ns_inum"`
 }
 

@@ -57,6 +57,7 @@ type Run struct {
 	hdr     *header
 	tasks   []task
 	actions []action
+	pids    []int32 // once unmapped
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the launcher has been reaped
 	waitErr error
@@ -315,7 +316,23 @@ func (r *Run) Pid(i int) int {
 	if i == 0 {
 		return r.cmd.Process.Pid
 	}
+	if r.pids != nil {
+		return int(r.pids[i])
+	}
 	return int(atomic.LoadInt32(&r.tasks[i].Pid))
+}
+
+// unmap drops the shared memory, keeping what Pid answers.
+func (r *Run) unmap() {
+	if r.pids != nil {
+		return
+	}
+	r.pids = make([]int32, len(r.tasks))
+	for i := range r.tasks {
+		r.pids[i] = atomic.LoadInt32(&r.tasks[i].Pid)
+	}
+	r.tasks, r.actions, r.hdr = nil, nil, nil
+	unix.Munmap(r.mem)
 }
 
 // Failure describes the tasks that failed, root causes first, or nil.
@@ -412,7 +429,7 @@ func (r *Run) Kill() {
 		r.cmd.Process.Kill()
 	}
 	<-r.exited
-	unix.Munmap(r.mem)
+	r.unmap()
 }
 
 // Release leaves the tree running without the run: the memory is unmapped
@@ -421,7 +438,7 @@ func (r *Run) Release() {
 	go func() {
 		<-r.exited
 	}()
-	unix.Munmap(r.mem)
+	r.unmap()
 }
 
 // Detach leaves a settled tree running on its own: the launcher, its
@@ -431,5 +448,5 @@ func (r *Run) Detach() {
 	r.killed = true
 	r.cmd.Process.Kill()
 	<-r.exited
-	unix.Munmap(r.mem)
+	r.unmap()
 }

@@ -39,3 +39,17 @@ func TestSimulate(t *testing.T) {
 		}
 	}
 }
+
+func TestWideAndChain(t *testing.T) {
+	for _, sc := range []Scenario{Wide(500, 4), Chain(31)} {
+		res, err := sim.Run(sc.Plan, sim.Forward)
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		s, err := res.Snapshot(sc.Root, sc.Mode)
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		t.Logf("%s: %d tasks, %d namespaces", sc.Name, len(s.Tasks), len(s.Namespaces))
+	}
+}

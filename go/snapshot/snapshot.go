@@ -28,6 +28,10 @@ type Request struct {
 	// Attempts bounds how often a backend that detects change retries
 	// before it fails with ErrChanged (0: DefaultAttempts).
 	Attempts int
+	// Argv asks for every process's arguments (display metadata read
+	// from /proc/PID/cmdline, one file per process: it costs more than
+	// the identity itself).
+	Argv bool
 }
 
 // DefaultAttempts is the retry bound when Request.Attempts is 0.

@@ -76,6 +76,7 @@ func init() {
 		mode, backend  string
 		out            string
 		noMeta, asJSON bool
+		argv           bool
 	)
 	register(&command{
 		name:    "checkpoint",
@@ -91,6 +92,7 @@ func init() {
 			fs.StringVar(&backend, "backend", "auto", "kmod, bpf, procfs, or auto (the first of these that works)")
 			fs.StringVarP(&out, "output", "o", "", "image file to write")
 			fs.BoolVar(&noMeta, "no-meta", false, "leave out comm, argv, kernel and time: identity only")
+			fs.BoolVar(&argv, "argv", false, "record every process's arguments too (reads /proc/PID/cmdline for each)")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 		},
 		run: func(ctx *runContext, args []string) error {
@@ -120,7 +122,7 @@ func init() {
 				fmt.Fprintf(ctx.stderr, "checkpoint: %s backend (%s), %s mode\n", be.Name(), why, m)
 			}
 			start := time.Now()
-			s, err := be.Snapshot(snapshot.Request{Pid: pid, Mode: m})
+			s, err := be.Snapshot(snapshot.Request{Pid: pid, Mode: m, Argv: argv && !noMeta})
 			if err != nil {
 				return explain(err)
 			}

@@ -30,6 +30,24 @@ func (Backend) Name() string { return "bpf" }
 
 // Snapshot reads the tree under req.Pid, retrying while it changes.
 func (Backend) Snapshot(req snapshot.Request) (*model.Snapshot, error) {
+	sess, err := Open(req)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	return sess.Snapshot()
+}
+
+// Session keeps the programs for one tree loaded, for repeated snapshots
+// without paying the load (and verification) each time.
+type Session struct {
+	req snapshot.Request
+	it  *bpfprog.Snapshotter
+	cc  *bpfprog.ChangeCounter
+}
+
+// Open loads the programs for the tree under req.Pid.
+func Open(req snapshot.Request) (*Session, error) {
 	rootNS, err := nsInode(fmt.Sprintf("/proc/%d/ns/pid", req.Pid))
 	if errors.Is(err, unix.ENOENT) {
 		return nil, fmt.Errorf("bpf: pid %d: %w", req.Pid, snapshot.ErrNoTask)
@@ -44,22 +62,27 @@ func (Backend) Snapshot(req snapshot.Request) (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
 	cc, err := bpfprog.NewChangeCounter(uint32(rootNS))
 	if err != nil {
+		it.Close()
 		return nil, err
 	}
-	defer cc.Close()
+	return &Session{req: req, it: it, cc: cc}, nil
+}
+
+// Snapshot reads the tree, retrying while it changes.
+func (s *Session) Snapshot() (*model.Snapshot, error) {
+	req := s.req
 	return snapshot.Retry(req, func() (*model.Snapshot, error) {
-		g0, err := cc.Generation()
+		g0, err := s.cc.Generation()
 		if err != nil {
 			return nil, err
 		}
-		data, err := it.Read()
+		data, err := s.it.Read()
 		if err != nil {
 			return nil, err
 		}
-		g1, err := cc.Generation()
+		g1, err := s.cc.Generation()
 		if err != nil {
 			return nil, err
 		}
@@ -72,6 +95,12 @@ func (Backend) Snapshot(req snapshot.Request) (*model.Snapshot, error) {
 		}
 		return model.Build(raw)
 	}, snapshot.IsChanged)
+}
+
+// Close unloads the programs.
+func (s *Session) Close() {
+	s.it.Close()
+	s.cc.Close()
 }
 
 // Available reports whether this kernel and this process can run the BPF
@@ -188,7 +217,7 @@ func Parse(b []byte, req snapshot.Request) (*model.Raw, error) {
 				if int(callerNr) == req.Pid {
 					raw.RootPid = t.Pid
 				}
-				if t.State != model.Zombie {
+				if t.State != model.Zombie && req.Argv {
 					t.Argv = snapshot.Argv(int(callerNr))
 				}
 			}

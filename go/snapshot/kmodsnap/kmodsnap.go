@@ -88,7 +88,7 @@ func ToRaw(r *kmod.SnapshotReply, req snapshot.Request) *model.Raw {
 		default:
 			rt.State = model.Alive
 		}
-		if t.Pid == t.Tgid && rt.State != model.Zombie && t.Nr > 0 {
+		if req.Argv && t.Pid == t.Tgid && rt.State != model.Zombie && t.Nr > 0 {
 			rt.Argv = snapshot.Argv(int(t.Nr))
 		}
 		if i == 0 {

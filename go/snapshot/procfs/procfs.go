@@ -198,7 +198,9 @@ func (w *walker) task(tgid, tid int, tdir string, st *status, parentKey uint64) 
 	}
 	if tid == tgid {
 		w.tgidKeys[tgid] = t.Pid
-		t.Argv = snapshot.Argv(tgid)
+		if w.req.Argv {
+			t.Argv = snapshot.Argv(tgid)
+		}
 	}
 	t.PPid = parentKey
 	t.Comm = st.name
