@@ -30,7 +30,8 @@ GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
 
 .PHONY: all deps module build generate check-generated lint checkpatch \
-	unit integration fuzz vmtest test demo bench clean
+	unit integration fuzz vmtest test demo bench reliability man install install-check \
+	dkms-check clean
 
 all: module build
 
@@ -63,7 +64,7 @@ generate:
 check-generated:
 	@scripts/check-generated.sh
 
-lint: check-generated checkpatch
+lint: check-generated checkpatch install-check dkms-check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l go tests)" || { gofmt -l go tests; echo "gofmt: files above need formatting"; exit 1; }
 
@@ -80,6 +81,39 @@ fuzz:
 # Every Go test as root on the host: BPF and procfs backends, real trees.
 integration:
 	CKPT_NL_REQUIRE=$(HOST_REQUIRE) $(GO) test -count=1 ./...
+
+# Long fuzzing, kernel fuzzer, races and faults at full counts (about an
+# hour): the figures of docs/RELIABILITY.md.
+reliability: deps $(MODULE) $(BIN)
+	scripts/reliability.sh
+
+# --- installing ------------------------------------------------------------------
+
+PREFIX ?= /usr/local
+MAN := $(BUILD)/ckpt-nl.1
+
+$(MAN): $(BIN)
+	$(BIN) man > $@
+
+man: $(MAN)
+
+# The binary, the module (then depmod, so the family autoloads through
+# MODULE_ALIAS_GENL_FAMILY) and the man page. DKMS users: dkms.conf.
+install: $(MODULE) $(BIN) $(MAN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ckpt-nl
+	install -D -m 0644 $(MODULE) $(DESTDIR)/lib/modules/$(KVER)/extra/ckpt_pids.ko
+	install -D -m 0644 $(MAN) $(DESTDIR)$(PREFIX)/share/man/man1/ckpt-nl.1
+	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
+
+# make install into a scratch root: every file lands where it should.
+install-check: $(MODULE) $(BIN)
+	@d=$$(mktemp -d) && $(MAKE) -s install DESTDIR=$$d >/dev/null && \
+	test -x $$d$(PREFIX)/bin/ckpt-nl && test -s $$d/lib/modules/$(KVER)/extra/ckpt_pids.ko && \
+	grep -q '^.TH CKPT-NL 1' $$d$(PREFIX)/share/man/man1/ckpt-nl.1 && rm -rf $$d && \
+	echo "install-check: binary, module and man page install"
+
+dkms-check:
+	@scripts/dkms-check.sh
 
 # --- the VM --------------------------------------------------------------------
 
@@ -121,7 +155,10 @@ demo: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
 		-demo "ckpt-nl status" -demo "ckpt-nl demo"
 	@echo "=== host: $$(uname -r), without the module ==="
 	$(BIN) status
-	$(BIN) demo
+	@mkdir -p $(BUILD)/demo
+	$(BIN) demo --dir $(BUILD)/demo
+	$(BIN) show --format dot $(BUILD)/demo/demo.img | dot -Tsvg -o docs/demo-tree.svg
+	@echo "=== the demo tree, drawn: docs/demo-tree.svg ==="
 
 # Benchmarks (not part of make test): the host's backends, then the VM's
 # with the module, merged into docs/BENCHMARKS.md and docs/bench.svg.

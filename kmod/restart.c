@@ -153,6 +153,20 @@ static struct ckpt_ctx *ctx_find(struct genl_info *info, bool owner)
 	return c;
 }
 
+/* Is pid's task a child of the calling process? */
+static bool launched_by_caller(struct pid *pid)
+{
+	struct task_struct *t;
+	bool ok = false;
+
+	rcu_read_lock();
+	t = pid_task(pid, PIDTYPE_PID);
+	if (t)
+		ok = same_thread_group(rcu_dereference(t->real_parent), current);
+	rcu_read_unlock();
+	return ok;
+}
+
 int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **a = info->attrs;
@@ -196,6 +210,13 @@ int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_ATTR(info->extack, a[CKPT_PIDS_A_LAUNCHER],
 				    "no such launcher process");
 		ret = -ESRCH;
+		goto err_free;
+	}
+	if (!launched_by_caller(c->launcher)) {
+		/* An abort kills the launcher's descendants: only the caller's own. */
+		NL_SET_ERR_MSG_ATTR(info->extack, a[CKPT_PIDS_A_LAUNCHER],
+				    "the launcher must be a child of the caller");
+		ret = -EPERM;
 		goto err_free;
 	}
 	if (!c->pids || !c->members) {

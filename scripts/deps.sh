@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs=(
 	build-essential bc flex bison libelf-dev kmod
 	clang llvm libbpf-dev bpftool
-	qemu-system-x86 xz-utils cpio
+	qemu-system-x86 xz-utils cpio graphviz dkms
 	sparse
 	linux-headers-amd64
 )

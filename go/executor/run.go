@@ -263,6 +263,11 @@ func (r *Run) WaitBarrier(k int, timeout time.Duration) error {
 	return r.waitFor(&r.hdr.Arrived[k], r.hdr.Expected[k], fmt.Sprintf("waiting for barrier %d", k), timeout)
 }
 
+// Arrived is how many tasks have reached barrier k so far, of how many.
+func (r *Run) Arrived(k int) (uint32, uint32) {
+	return r.word(&r.hdr.Arrived[k]), r.hdr.Expected[k]
+}
+
 // Open lets the tasks waiting at barrier k go on.
 func (r *Run) Open(k int) {
 	atomic.StoreUint32(&r.hdr.Phase, uint32(k))

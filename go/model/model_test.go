@@ -184,3 +184,18 @@ func TestWriteText(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteDot(t *testing.T) {
+	s := modeltest.Build(t, model.ModeContainer, modeltest.JobControl())
+	var b bytes.Buffer
+	if err := s.WriteDot(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"digraph ckptnl", "subgraph cluster_ns1", "subgraph cluster_ns2", "t1 -> t2;",
+		"<zombie 0x300>", "<stopped>", "<dead leader>", "ghost: dead process-group leader", "threads 9"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dot output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -143,7 +143,23 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 	}
 	rootIdx, topIdx := roots(p)
 	for k := plan.BarrierCreated; k <= plan.BarrierFinal; k++ {
-		if err := run.WaitBarrier(k, timeout); err != nil {
+		stop := make(chan struct{})
+		if opt.Progress != nil && k == plan.BarrierCreated {
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+						done, total := run.Arrived(k)
+						opt.Progress("creating tasks", int(done), int(total))
+					}
+				}
+			}()
+		}
+		err := run.WaitBarrier(k, timeout)
+		close(stop)
+		if err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 		if k == plan.BarrierCreated {

@@ -67,7 +67,8 @@
  * CKPT_PIDS_CMD_CTX_CREATE
  *	Request: CKPT_PIDS_A_MODE, CKPT_PIDS_A_LAUNCHER (u32, the pid, in the
  *		 caller's namespace, of the process whose descendants are the
- *		 restart), CKPT_PIDS_A_NR_PIDS, CKPT_PIDS_A_NR_TASKS (members).
+ *		 restart: a child of the caller), CKPT_PIDS_A_NR_PIDS,
+ *		 CKPT_PIDS_A_NR_TASKS (members).
  *	Needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the caller's pid
  *	namespace. Reply: CKPT_PIDS_A_CTX (u32, the context id).
  * CKPT_PIDS_CMD_CTX_ADD

@@ -22,8 +22,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("CKPT_NL_SLEEP") == "1" {
+	switch {
+	case os.Getenv("CKPT_NL_SLEEP") == "1":
 		select {} // a child for tests that need one
+	case os.Getenv("CKPT_NL_EXIT") == "1":
+		os.Exit(0)
+	case os.Getenv("CKPT_NL_CHURN") == "1":
+		churn()
 	}
 	code := m.Run()
 	if binDir != "" {

@@ -14,7 +14,9 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/image"
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
+	"github.com/ckpt-nl/ckpt-nl/go/restore/kctx"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/kmodsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
 )
 
@@ -35,18 +37,35 @@ func TestFaultPidTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = restore.Restore(mine, restore.Options{InPlace: true, Reader: procfs.Backend{}, Timeout: 10 * time.Second})
-	if !errors.Is(err, syscall.EEXIST) || !strings.Contains(err.Error(), "pid already taken") {
-		t.Fatalf("in-place restore of a live tree = %v, want EEXIST (pid already taken)", err)
+	for i := 0; i < trials(); i++ {
+		_, err = restore.Restore(mine, restore.Options{InPlace: true, Reader: procfs.Backend{}, Timeout: 10 * time.Second})
+		if !errors.Is(err, syscall.EEXIST) || !strings.Contains(err.Error(), "pid already taken") {
+			t.Fatalf("in-place restore of a live tree = %v, want EEXIST (pid already taken)", err)
+		}
+		waitCount(t, before)
 	}
-	waitCount(t, before)
 	_ = s
+}
+
+// trials is how often each fault is injected (CKPT_NL_TRIALS; 100 in
+// make reliability).
+func trials() int {
+	if v, err := strconv.Atoi(os.Getenv("CKPT_NL_TRIALS")); err == nil {
+		return v
+	}
+	return 2
 }
 
 // TestFaultTaskKilled: a task killed while the restore runs ends it with
 // an error, and every task of the restore is gone.
 func TestFaultTaskKilled(t *testing.T) {
 	s := b2s(t, "demo", 12)
+	for i := 0; i < trials(); i++ {
+		faultTaskKilled(t, s)
+	}
+}
+
+func faultTaskKilled(t *testing.T, s *model.Snapshot) {
 	before := countTasks(t)
 	killed := false
 	opt := restore.Options{Reader: procfs.Backend{}, Timeout: 5 * time.Second,
@@ -65,6 +84,14 @@ func TestFaultTaskKilled(t *testing.T) {
 				}
 			}
 		}}
+	if ok, _ := kmodsnap.Available(); ok {
+		v, err := kctx.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		opt.Validator = v
+	}
 	_, err := restore.Restore(s, opt)
 	if !killed {
 		t.Fatal("found no task to kill")
@@ -87,7 +114,9 @@ func TestFaultCoordinatorKilled(t *testing.T) {
 	}
 	bin := binary(t)
 	before := countTasks(t)
-	for _, after := range []time.Duration{2 * time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond, 200 * time.Millisecond} {
+	delays := []time.Duration{2 * time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond, 200 * time.Millisecond}
+	for i := 0; i < trials()*len(delays)/2; i++ {
+		after := delays[i%len(delays)]
 		var out strings.Builder
 		cmd := exec.Command(bin, "restart", "--reader", "procfs", img)
 		cmd.Stdout = &out

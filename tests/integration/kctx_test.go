@@ -73,9 +73,13 @@ func TestAttachFromOutside(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// A context whose launcher is our parent's child... any process that
-	// is not an ancestor of this test: pid 1's child in the VM is the
-	// runner, here use a sleeping child of ours as the launcher.
+	// Only a child of the caller can be a launcher.
+	if _, err := c.CreateContext(1, 1, []kmod.ContextPid{{Numbers: []int32{1}, NS: []uint32{1}}},
+		[]kmod.Member{{Tag: 1, Kind: 1, Parent: 0xffffffff}}); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("context with init as launcher = %v, want EPERM", err)
+	}
+	// A context whose launcher is a sleeping child of ours: this test
+	// does not descend from it.
 	sleeper := startSleeper(t)
 	id, err := c.CreateContext(1, sleeper, []kmod.ContextPid{{Numbers: []int32{1}, NS: []uint32{1}}},
 		[]kmod.Member{{Tag: 1, Kind: 1, Parent: 0xffffffff}})
@@ -138,4 +142,31 @@ func TestSocketCloseKills(t *testing.T) {
 	}
 	r.Kill()
 	waitCount(t, before)
+}
+
+// TestUnloadWithLiveContext: the module cannot be unloaded while a
+// restart context lives (it holds a reference on itself), and can be
+// once the context is gone.
+func TestUnloadWithLiveContext(t *testing.T) {
+	needKmod(t)
+	for i := 0; i < trials(); i++ {
+		c, err := kmod.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sleeper := startSleeper(t)
+		id, err := c.CreateContext(1, sleeper, []kmod.ContextPid{{Numbers: []int32{1}, NS: []uint32{1}}},
+			[]kmod.Member{{Tag: 1, Kind: 1, Parent: 0xffffffff}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = kmod.Unload()
+		if !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EAGAIN) {
+			t.Fatalf("unload with a live context = %v, want EBUSY", err)
+		}
+		if err := c.AbortContext(id); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
 }

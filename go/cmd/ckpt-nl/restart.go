@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
@@ -68,14 +70,22 @@ func init() {
 				return err
 			}
 			opt := restore.Options{NoPids: noPids, InPlace: inPlace, Reader: rd, Validator: v}
-			if f, ok := ctx.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !asJSON {
+			// A progress bar on a terminal, for trees big enough to wait for.
+			var bar *progressbar.ProgressBar
+			if f, ok := ctx.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !asJSON && len(s.Tasks) >= 500 {
+				bar = progressbar.NewOptions(len(s.Tasks), progressbar.OptionSetWriter(f),
+					progressbar.OptionSetDescription("restart: creating tasks"), progressbar.OptionClearOnFinish(),
+					progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond))
 				opt.Progress = func(stage string, done, total int) {
-					fmt.Fprintf(ctx.stderr, "\rrestart: %-20s", stage)
+					bar.Describe("restart: " + stage)
+					if done > 0 {
+						bar.Set(min(done, len(s.Tasks)))
+					}
 				}
 			}
 			res, err := restore.Restore(s, opt)
-			if opt.Progress != nil {
-				fmt.Fprintf(ctx.stderr, "\r%30s\r", "")
+			if bar != nil {
+				bar.Finish()
 			}
 			if v != nil {
 				v.Close()
@@ -113,6 +123,7 @@ func init() {
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&verifyPid, "pid", 0, "root of the live tree")
 			fs.StringVar(&verifyBackend, "backend", "auto", "backend that reads the live tree")
+			fs.BoolVar(&verifyJSON, "json", false, "print the differences as a JSON list")
 		},
 		run: func(ctx *runContext, args []string) error {
 			if len(args) != 1 {
@@ -133,7 +144,7 @@ func init() {
 			if err != nil {
 				return explain(err)
 			}
-			return reportDiff(ctx, model.Diff(want, got), args[0], fmt.Sprintf("live tree %d", verifyPid))
+			return reportDiff(ctx, model.Diff(want, got), args[0], fmt.Sprintf("live tree %d", verifyPid), verifyJSON)
 		},
 	})
 }
@@ -141,6 +152,7 @@ func init() {
 var (
 	verifyPid     int
 	verifyBackend string
+	verifyJSON    bool
 )
 
 func nums(n []int32) string {

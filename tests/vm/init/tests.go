@@ -179,6 +179,10 @@ func runBinary(w *ktap.Writer, bin string, timeout time.Duration) tally {
 	cmd.Env = append(os.Environ(),
 		"CKPT_NL_REQUIRE=root,kmod,bpf,settid",
 		"CKPT_NL_MODULE="+modulePath)
+	// ckptnl.env=K=V,K=V on the kernel command line reaches the tests.
+	if extra := cmdline("ckptnl.env", ""); extra != "" {
+		cmd.Env = append(cmd.Env, strings.Split(extra, ",")...)
+	}
 	var outBuf bytes.Buffer
 	cmd.Stdout = &outBuf
 	cmd.Stderr = &outBuf
