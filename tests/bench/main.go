@@ -170,7 +170,7 @@ func build(sc scenario.Scenario) (*executor.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := 10*time.Minute
+	t := 10 * time.Minute
 	if err := run.WaitBarrier(1, t); err != nil {
 		run.Kill()
 		return nil, err
