@@ -130,9 +130,15 @@ func run(sizesFlag string, levels, runs int, out, ckptnl string) error {
 	if h, err := os.Hostname(); err == nil {
 		r.Machine = h
 	}
-	// Room for 30,000 tasks and their pids.
-	os.WriteFile("/proc/sys/kernel/pid_max", []byte("4194304"), 0)
-	os.WriteFile("/proc/sys/kernel/threads-max", []byte("1000000"), 0)
+	// Room for 30,000 tasks and their pids, given back at the end.
+	for _, k := range []struct{ path, v string }{
+		{"/proc/sys/kernel/pid_max", "4194304"}, {"/proc/sys/kernel/threads-max", "1000000"},
+	} {
+		if old, err := os.ReadFile(k.path); err == nil {
+			defer os.WriteFile(k.path, old, 0)
+			os.WriteFile(k.path, []byte(k.v), 0)
+		}
+	}
 
 	for _, f := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(f)
