@@ -19,5 +19,5 @@ echo "# VM: kernel fuzzer, races, faults, permissions, unload under a live conte
 make -s vm-tests $(pwd)/build/ckpt-nl build/vm/init build/vm/run >/dev/null
 build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ckpt_pids.ko -bin build/ckpt-nl \
 	-test build/vm/tests/integration.test -log "$out/vm" -timeout 120m -mem 2G \
-	-append "ckptnl.timeout=110m ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_TRIALS=100" 2>&1 |
+	-append "ckptnl.timeout=110m ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100" 2>&1 |
 	grep -E '^(ok|not ok)|    (ok|not ok) Test|messages from|attempts|left behind|vm:' | tee -a "$out/vm.log"

@@ -68,7 +68,7 @@ func TestFaultTaskKilled(t *testing.T) {
 func faultTaskKilled(t *testing.T, s *model.Snapshot) {
 	before := countTasks(t)
 	killed := false
-	opt := restore.Options{Reader: procfs.Backend{}, Timeout: 5 * time.Second,
+	opt := restore.Options{Reader: procfs.Backend{}, Timeout: 3 * time.Second,
 		Progress: func(stage string, _, _ int) {
 			if stage != "groups" || killed {
 				return
