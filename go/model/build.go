@@ -43,7 +43,7 @@ type Raw struct {
 // mode's rules (the root session, pids outside the root namespace) and
 // returns the errors a container checkpoint must refuse.
 func Build(r *Raw) (*Snapshot, error) {
-	b := &builder{raw: r, pidTag: map[uint64]uint32{}, nsTag: map[uint64]uint32{}}
+	b := &builder{raw: r, pidTag: make(map[uint64]uint32, len(r.Pids)), nsTag: map[uint64]uint32{}}
 	return b.build()
 }
 
@@ -96,8 +96,12 @@ func (b *builder) build() (*Snapshot, error) {
 	}
 
 	// Index processes and threads; every key a task uses must be known.
-	threads := map[uint64][]int{}  // tgid key -> task indexes, leader first
-	children := map[uint64][]int{} // parent tgid key -> leaders
+	threads := make(map[uint64][]int, len(r.Tasks))  // tgid key -> task indexes, leader first
+	children := make(map[uint64][]int, len(r.Tasks)) // parent tgid key -> leaders
+	nrs := make([]int32, len(r.Tasks))              // each task's number at level 0
+	for i := range r.Tasks {
+		nrs[i] = b.nr(r.Tasks[i].Pid)
+	}
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		for _, k := range []uint64{t.Pid, t.Tgid} {
@@ -120,7 +124,7 @@ func (b *builder) build() (*Snapshot, error) {
 				}
 				return 1
 			}
-			return int(b.nr(ta.Pid)) - int(b.nr(tc.Pid))
+			return int(nrs[a]) - int(nrs[c])
 		})
 	}
 	for _, v := range threads {
@@ -132,7 +136,7 @@ func (b *builder) build() (*Snapshot, error) {
 
 	// Depth-first, parent before child: a process, its threads, then the
 	// children of the group.
-	var order []int
+	order := make([]int, 0, len(r.Tasks))
 	var visit func(leader int)
 	visit = func(leader int) {
 		group := threads[r.Tasks[leader].Tgid]
@@ -149,7 +153,7 @@ func (b *builder) build() (*Snapshot, error) {
 	// session (any outside session in the tree can only be that one).
 	hasRootSession := r.Mode == ModeSubtree && rt.Sid != rt.Pid
 	rootSession := rt.Sid
-	liveThreads := map[uint64]int{}
+	liveThreads := make(map[uint64]int, len(threads))
 	for _, i := range order {
 		t := &r.Tasks[i]
 		if t.Pid != t.Tgid && t.State != Zombie {
@@ -157,6 +161,8 @@ func (b *builder) build() (*Snapshot, error) {
 		}
 	}
 
+	b.s.Tasks = make([]Task, 0, len(order))
+	b.s.Pids = make([]Pid, 0, len(r.Pids))
 	for n, i := range order {
 		t := &r.Tasks[i]
 		rec := Task{State: t.State, ExitCode: t.ExitCode, Comm: t.Comm, Argv: t.Argv}
