@@ -98,7 +98,7 @@ func (b *builder) build() (*Snapshot, error) {
 	// Index processes and threads; every key a task uses must be known.
 	threads := make(map[uint64][]int, len(r.Tasks))  // tgid key -> task indexes, leader first
 	children := make(map[uint64][]int, len(r.Tasks)) // parent tgid key -> leaders
-	nrs := make([]int32, len(r.Tasks))              // each task's number at level 0
+	nrs := make([]int32, len(r.Tasks))               // each task's number at level 0
 	for i := range r.Tasks {
 		nrs[i] = b.nr(r.Tasks[i].Pid)
 	}
