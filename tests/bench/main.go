@@ -27,6 +27,7 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/bpfprog"
 	"github.com/ckpt-nl/ckpt-nl/go/executor"
 	"github.com/ckpt-nl/ckpt-nl/go/image"
+	"github.com/ckpt-nl/ckpt-nl/go/kmod"
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
@@ -36,6 +37,7 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/bpfsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/kmodsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
+	"github.com/ckpt-nl/ckpt-nl/go/uapi"
 )
 
 // Stat is a measured quantity over several runs.
@@ -259,6 +261,35 @@ func measure(n, levels, runs int, ckptnl string) (*Size, error) {
 		logf("  checkpoint bpf (programs loaded): median %.1f ms", sz.Checkpoint["bpf-warm"].Median)
 	}
 
+	// The kernel's part alone: the module's dump as it comes off the
+	// socket, the iterator's records as read; no model built.
+	if c, err := kmod.Dial(); err == nil {
+		var ds []time.Duration
+		for i := 0; i < runs; i++ {
+			t0 := time.Now()
+			if _, err := c.Snapshot(root, uapi.ModeContainer); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("kmod dump: %w", err)
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		c.Close()
+		sz.Checkpoint["kmod-dump"] = stat(ds)
+	}
+	if it, err := bpfprog.NewSnapshotter(nsInode(root), nsInode(os.Getpid())); err == nil {
+		var ds []time.Duration
+		for i := 0; i < runs; i++ {
+			t0 := time.Now()
+			if _, err := it.Read(); err != nil {
+				it.Close()
+				return nil, fmt.Errorf("bpf read: %w", err)
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		it.Close()
+		sz.Checkpoint["bpf-read"] = stat(ds)
+	}
+
 	var snap *model.Snapshot
 	for _, be := range backends() {
 		var ds []time.Duration
@@ -352,6 +383,14 @@ func measure(n, levels, runs int, ckptnl string) (*Size, error) {
 		}
 	}
 	return sz, nil
+}
+
+func nsInode(pid int) uint32 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid), &st); err != nil {
+		return 0
+	}
+	return uint32(st.Ino)
 }
 
 // floorPlan keeps only a plan's clones: every task created with its

@@ -73,6 +73,15 @@ func markdown(runs []namedResult, svg string) string {
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Tasks, ms(s.Walk), ms(k), ms(bw), ms(bl), ms(p),
 				ratio(k.Median, s.Walk.Median), ratio(bw.Median, s.Walk.Median), ratio(p.Median, k.Median), ratio(p.Median, bw.Median))
 		}
+		if len(r.Sizes) > 0 && (r.Sizes[0].Checkpoint["kmod-dump"].Runs > 0 || r.Sizes[0].Checkpoint["bpf-read"].Runs > 0) {
+			b.WriteString("\nThe kernel's part alone (the module's dump off the socket, the iterator's records as read; no model built):\n\n")
+			b.WriteString("| tasks | bare walk | kmod dump | bpf read | kmod dump / walk | bpf read / walk |\n|---|---|---|---|---|---|\n")
+			for _, s := range r.Sizes {
+				kd, br := s.Checkpoint["kmod-dump"], s.Checkpoint["bpf-read"]
+				fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", s.Tasks, ms(s.Walk), ms(kd), ms(br),
+					ratio(kd.Median, s.Walk.Median), ratio(br.Median, s.Walk.Median))
+			}
+		}
 		b.WriteString("\n| tasks | clone3 floor | restart | restart / floor | validation | validation share | by | private KiB/task | coordinator peak MiB | image B/task (identity) | with meta |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Sizes {
