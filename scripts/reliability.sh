@@ -21,3 +21,39 @@ build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ck
 	-test build/vm/tests/integration.test -log "$out/vm" -timeout 120m -mem 2G \
 	-append "ckptnl.timeout=110m ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100" 2>&1 |
 	grep -E '^(ok|not ok)|    (ok|not ok) Test|messages from|attempts|left behind|vm:' | tee -a "$out/vm.log"
+
+# The results file, from the logs above.
+{
+	echo "# ckpt-nl reliability figures"
+	echo
+	echo "Produced by \`make reliability\` (scripts/reliability.sh) on $(date -u +%Y-%m-%d), kernel $(uname -r) on the host"
+	echo "and Debian's $(scripts/kernel.sh release) in the VM (panic_on_warn=1, softlockup_panic=1)."
+	echo "Each line below is copied from the run's output (build/reliability/*.log)."
+	echo
+	echo "## Decoders: native Go fuzzing, ${FUZZ_EXECS} executions per target"
+	echo
+	echo '```'
+	grep -E '^fuzz:|^ok|FAIL' "$out/fuzz.log"
+	echo '```'
+	echo
+	echo "Command: \`FUZZTIME=${FUZZ_EXECS}x scripts/fuzz.sh\`. The seed corpora are in each package's"
+	echo "testdata/fuzz; failing inputs found on the way are kept there as regression tests."
+	echo
+	echo "## Host: checkpoints racing a churning tree, faults, permissions"
+	echo
+	echo '```'
+	cat "$out/host.log"
+	echo '```'
+	echo
+	echo "Command: \`CKPT_NL_RACES=1000 CKPT_NL_TRIALS=100 go test -run 'TestRace|TestFault|TestPermissions' ./tests/integration\`."
+	echo
+	echo "## VM: the kernel interface fuzzer, races on the module, faults, unload under a live context"
+	echo
+	echo '```'
+	cat "$out/vm.log"
+	echo '```'
+	echo
+	echo "Command: the integration tests in the VM with \`ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100\`."
+	echo "After them the harness unloads the module (no leaked reference) and checks the kernel log."
+} >docs/RELIABILITY.md
+echo "reliability: wrote docs/RELIABILITY.md"
