@@ -40,7 +40,7 @@ type namedResult struct {
 }
 
 func ratio(a, b float64) string {
-	if b == 0 {
+	if a == 0 || b == 0 {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1fx", a/b)
