@@ -20,11 +20,24 @@ GOFLAGS_STATIC := CGO_ENABLED=0
 BIN       := $(BUILD)/ckpt-nl
 MODULE    := ckpt_pids.ko
 VM_TIMEOUT ?= 15m
+# Extra guest kernel command line, e.g. ckptnl.run=TestCRIU (a go test -run
+# pattern) or ckptnl.require=root,kmod,bpf,settid (what must work rather than
+# skip; the default adds criu).
+VM_APPEND ?=
 
 # Packages whose tests run in the VM (they need the module, BPF, or root).
 VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status ./go/executor ./tests/integration
 # What the host's integration level demands (root runs make test).
 HOST_REQUIRE ?= root,bpf,settid
+
+# Debian's criu, for the CRIU round trip and benchmark in the VM (it does not
+# run on every host kernel), with the modules its kernel checks need.
+CRIU      := $(shell command -v criu 2>/dev/null || echo /usr/sbin/criu)
+VM_MODULES = $(shell $(KERNEL_SH) modules)
+VM_CRIU_KMODS = $(if $(VM_MODULES),$(addprefix -kmod $(VM_MODULES)/kernel/,\
+	crypto/crc32c_generic.ko lib/libcrc32c.ko net/netfilter/nfnetlink.ko \
+	net/netfilter/nf_tables.ko drivers/net/veth.ko))
+VM_CRIU   = -elf $(CRIU) $(VM_CRIU_KMODS)
 
 GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
@@ -137,9 +150,9 @@ vm-tests: $(GO_SOURCES)
 	done
 
 vmtest: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
-	$(VM_DIR)/run -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) \
+	$(VM_DIR)/run -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) $(VM_CRIU) \
 		-bin $(BIN) $(addprefix -test ,$(wildcard $(VM_DIR)/tests/*.test)) \
-		-log $(VM_DIR)/log -timeout $(VM_TIMEOUT)
+		-log $(VM_DIR)/log -timeout $(VM_TIMEOUT) -append "$(VM_APPEND)"
 
 # --- the two commands ----------------------------------------------------------
 
@@ -163,17 +176,19 @@ demo: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
 	@echo "=== the demo tree, drawn: docs/demo-tree.svg ==="
 
 # Benchmarks (not part of make test): the host's backends, then the VM's
-# with the module, merged into docs/BENCHMARKS.md and docs/bench.svg.
+# with the module and against Debian's criu, merged into docs/BENCHMARKS.md
+# and docs/bench.svg.
 BENCH_SIZES ?= 1000,3000,10000,30000
 VM_BENCH_SIZES ?= 1000,3000,10000
+BENCH_CRIU ?= 1000
 bench: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run
 	@mkdir -p $(BUILD)/bench
 	$(GO) build -o $(BUILD)/bench/bench ./tests/bench
 	$(GOFLAGS_STATIC) $(GO) build -o $(VM_DIR)/bench ./tests/bench
 	$(BUILD)/bench/bench -sizes $(BENCH_SIZES) -o $(BUILD)/bench/host.json -ckpt-nl $(BIN)
-	$(VM_DIR)/run -mode demo -mem 4G -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) \
-		-bin $(BIN) -bin $(VM_DIR)/bench -log $(VM_DIR)/bench-log -timeout 60m \
-		-demo "bench -sizes $(VM_BENCH_SIZES) -runs 3 -o /tmp/vm.json -ckpt-nl /bin/ckpt-nl -print"
+	$(VM_DIR)/run -mode demo -mem 4G -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) $(VM_CRIU) \
+		-bin $(BIN) -bin $(VM_DIR)/bench -log $(VM_DIR)/bench-log -timeout 90m \
+		-demo "bench -sizes $(VM_BENCH_SIZES) -runs 3 -criu $(BENCH_CRIU) -o /tmp/vm.json -ckpt-nl /bin/ckpt-nl -print"
 	sed -n '/^BEGIN-JSON/,/^END-JSON/p' $(VM_DIR)/bench-log/results.txt | sed '1d;$$d' > $(BUILD)/bench/vm.json
 	$(BUILD)/bench/bench -report "host (no module)=$(BUILD)/bench/host.json,VM (module loaded)=$(BUILD)/bench/vm.json" \
 		-md docs/BENCHMARKS.md -svg docs/bench.svg

@@ -16,7 +16,7 @@ pkgs=(
 	build-essential bc flex bison libelf-dev kmod
 	clang llvm libbpf-dev bpftool
 	qemu-system-x86 xz-utils cpio graphviz dkms
-	sparse
+	sparse criu
 	linux-headers-amd64
 )
 

@@ -7,7 +7,11 @@
 package criuimg
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +19,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v7/crit"
 	criucore "github.com/checkpoint-restore/go-criu/v7/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/pstree"
+	"github.com/checkpoint-restore/go-criu/v7/magic"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
@@ -81,21 +86,52 @@ func Export(s *model.Snapshot, dir string) ([]string, error) {
 	return lost, nil
 }
 
+// maxImage bounds the size of one CRIU image file Import reads: a
+// pstree.img of 4 million tasks is well under it.
+const maxImage = 256 << 20
+
+// pidMaxLimit is the kernel's PID_MAX_LIMIT on 64-bit: no pid number is
+// larger.
+const pidMaxLimit = 4 << 20
+
 // Import reads the process tree of a CRIU image directory: pstree.img,
 // and each task's state and exit code from core-PID.img when present.
 // The snapshot has one pid level (all CRIU records).
 func Import(dir string) (*model.Snapshot, error) {
-	f, err := os.Open(filepath.Join(dir, "pstree.img"))
+	data, err := readImage(filepath.Join(dir, "pstree.img"))
 	if err != nil {
-		return nil, fmt.Errorf("criu: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	img, err := crit.New(f, nil, "", false, false).Decode(&pstree.PstreeEntry{})
+	var entries []*pstree.PstreeEntry
+	err = decodeEntries(data, "PSTREE", func(b []byte) error {
+		pe := &pstree.PstreeEntry{}
+		if err := proto.Unmarshal(b, pe); err != nil {
+			return err
+		}
+		entries = append(entries, pe)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("criu: read pstree.img: %w", err)
+		return nil, fmt.Errorf("criu: pstree.img: %w", err)
+	}
+	return build(entries, func(pid uint32) (model.State, int32, error) { return coreState(dir, pid) })
+}
+
+// build assembles the snapshot of a CRIU process tree; state gives each
+// task's state and exit code.
+func build(entries []*pstree.PstreeEntry, state func(pid uint32) (model.State, int32, error)) (*model.Snapshot, error) {
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("criu: pstree.img is empty")
 	}
 	raw := &model.Raw{Pids: map[uint64]*model.RawPid{}}
-	key := func(n uint32) uint64 {
+	var bad error
+	key := func(i int, what string, n uint32, zeroOK bool) uint64 {
+		if (n == 0 && !zeroOK) || n > pidMaxLimit {
+			if bad == nil {
+				bad = fmt.Errorf("criu: pstree.img: entry %d: %s %d out of range", i, what, n)
+			}
+			return 0
+		}
 		if n == 0 {
 			return 0
 		}
@@ -104,36 +140,46 @@ func Import(dir string) (*model.Snapshot, error) {
 		}
 		return uint64(n)
 	}
-	var entries []*pstree.PstreeEntry
-	for _, e := range img.Entries {
-		pe, ok := e.Message.(*pstree.PstreeEntry)
-		if !ok {
-			return nil, fmt.Errorf("criu: pstree.img holds a %T", e.Message)
+	seen := map[uint32]int{}
+	for i, pe := range entries {
+		if j, dup := seen[pe.GetPid()]; dup {
+			return nil, fmt.Errorf("criu: pstree.img: entry %d: pid %d already in entry %d", i, pe.GetPid(), j)
 		}
-		entries = append(entries, pe)
-	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("criu: pstree.img is empty")
-	}
-	for _, pe := range entries {
-		state, code := coreState(dir, pe.GetPid())
-		tg := key(pe.GetPid())
-		t := model.RawTask{Pid: tg, Tgid: tg, PPid: key(pe.GetPpid()), Pgid: key(pe.GetPgid()), Sid: key(pe.GetSid()),
-			State: state, ExitCode: code}
+		seen[pe.GetPid()] = i
+		st, code, err := state(pe.GetPid())
+		if err != nil {
+			return nil, err
+		}
+		tg := key(i, "pid", pe.GetPid(), false)
+		t := model.RawTask{Pid: tg, Tgid: tg, PPid: key(i, "ppid", pe.GetPpid(), true),
+			Pgid: key(i, "pgid", pe.GetPgid(), true), Sid: key(i, "sid", pe.GetSid(), true),
+			State: st, ExitCode: code}
 		raw.Tasks = append(raw.Tasks, t)
+		if st == model.Zombie {
+			// A zombie has no threads; CRIU 3.17 writes an unset
+			// number in its thread list.
+			continue
+		}
 		ths := append([]uint32(nil), pe.GetThreads()...)
 		sort.Slice(ths, func(i, j int) bool { return ths[i] < ths[j] })
 		for _, th := range ths {
 			if th == pe.GetPid() {
 				continue
 			}
+			if j, dup := seen[th]; dup {
+				return nil, fmt.Errorf("criu: pstree.img: entry %d: thread %d already in entry %d", i, th, j)
+			}
+			seen[th] = i
 			tt := t
-			tt.Pid, tt.State, tt.ExitCode = key(th), model.Alive, 0
-			if state == model.Stopped {
+			tt.Pid, tt.State, tt.ExitCode = key(i, "thread", th, false), model.Alive, 0
+			if st == model.Stopped {
 				tt.State = model.Stopped
 			}
 			raw.Tasks = append(raw.Tasks, tt)
 		}
+	}
+	if bad != nil {
+		return nil, bad
 	}
 	raw.RootPid = uint64(entries[0].GetPid())
 	raw.Mode = model.ModeSubtree
@@ -141,29 +187,109 @@ func Import(dir string) (*model.Snapshot, error) {
 		raw.Mode = model.ModeContainer
 	}
 	raw.Meta.Backend = "criu"
-	return model.Build(raw)
+	s, err := model.Build(raw)
+	if err != nil {
+		return nil, fmt.Errorf("criu: pstree.img describes no valid tree: %w", err)
+	}
+	return s, nil
 }
 
-// coreState reads a task's state from core-PID.img (alive if absent).
-func coreState(dir string, pid uint32) (model.State, int32) {
-	f, err := os.Open(filepath.Join(dir, fmt.Sprintf("core-%d.img", pid)))
+// readImage reads one image file, refusing one larger than maxImage.
+func readImage(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return model.Alive, 0
+		return nil, fmt.Errorf("criu: %w", err)
 	}
 	defer f.Close()
-	img, err := crit.New(f, nil, "", false, false).Decode(&criucore.CoreEntry{})
-	if err != nil || len(img.Entries) == 0 {
-		return model.Alive, 0
+	data, err := io.ReadAll(io.LimitReader(f, maxImage+1))
+	if err != nil {
+		return nil, fmt.Errorf("criu: read %s: %w", path, err)
 	}
-	ce, ok := img.Entries[0].Message.(*criucore.CoreEntry)
-	if !ok || ce.GetTc() == nil {
-		return model.Alive, 0
+	if len(data) > maxImage {
+		return nil, fmt.Errorf("criu: %s is larger than %d MiB", path, maxImage>>20)
+	}
+	return data, nil
+}
+
+// decodeEntries checks a CRIU image's magic (after an optional
+// IMG_COMMON or IMG_SERVICE word) against want, then hands each entry's
+// payload (a little-endian u32 size, then that many bytes of protobuf) to
+// fn. Every size is bounded by the bytes left, so nothing is allocated
+// from the header alone.
+func decodeEntries(data []byte, want string, fn func([]byte) error) error {
+	magics := magic.LoadMagic()
+	word := func() (uint32, bool) {
+		if len(data) < 4 {
+			return 0, false
+		}
+		v := binary.LittleEndian.Uint32(data)
+		data = data[4:]
+		return v, true
+	}
+	m, ok := word()
+	if !ok {
+		return fmt.Errorf("truncated magic")
+	}
+	if uint64(m) == magics.ByName["IMG_COMMON"] || uint64(m) == magics.ByName["IMG_SERVICE"] {
+		if m, ok = word(); !ok {
+			return fmt.Errorf("truncated magic")
+		}
+	}
+	if uint64(m) != magics.ByName[want] {
+		name, known := magics.ByValue[uint64(m)]
+		if !known {
+			name = fmt.Sprintf("unknown (%#x)", m)
+		}
+		return fmt.Errorf("magic %s, want %s", name, want)
+	}
+	for i := 0; len(data) > 0; i++ {
+		size, ok := word()
+		if !ok {
+			return fmt.Errorf("entry %d: truncated size", i)
+		}
+		if uint64(size) > uint64(len(data)) {
+			return fmt.Errorf("entry %d: size %d exceeds the %d bytes left", i, size, len(data))
+		}
+		if err := fn(data[:size]); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		data = data[size:]
+	}
+	return nil
+}
+
+// coreState reads a task's state from core-PID.img: alive when the file
+// is absent (a pstree.img on its own, as Export writes).
+func coreState(dir string, pid uint32) (model.State, int32, error) {
+	path := filepath.Join(dir, fmt.Sprintf("core-%d.img", pid))
+	data, err := readImage(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return model.Alive, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	var ce *criucore.CoreEntry
+	err = decodeEntries(data, "CORE", func(b []byte) error {
+		if ce != nil {
+			return fmt.Errorf("more than one core entry")
+		}
+		ce = &criucore.CoreEntry{}
+		return proto.Unmarshal(b, ce)
+	})
+	if err == nil && ce == nil {
+		err = fmt.Errorf("no core entry")
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("criu: core-%d.img: %w", pid, err)
 	}
 	switch ce.GetTc().GetTaskState() {
+	case taskAlive, 0:
+		return model.Alive, 0, nil
 	case taskDead:
-		return model.Zombie, int32(ce.GetTc().GetExitCode())
+		return model.Zombie, int32(ce.GetTc().GetExitCode()), nil
 	case taskStopped:
-		return model.Stopped, 0
+		return model.Stopped, 0, nil
 	}
-	return model.Alive, 0
+	return 0, 0, fmt.Errorf("criu: core-%d.img: task state %d", pid, ce.GetTc().GetTaskState())
 }

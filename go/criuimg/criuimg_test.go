@@ -1,6 +1,9 @@
 package criuimg
 
 import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,5 +45,93 @@ func TestExportImport(t *testing.T) {
 	}
 	if len(lost) == 0 || !strings.Contains(strings.Join(lost, "\n"), "CRIU keeps one level") {
 		t.Errorf("nested tree export reported %q", lost)
+	}
+}
+
+// FuzzImport feeds arbitrary pstree.img bytes to Import: it must refuse
+// or accept without panicking or allocating from a header alone, and what
+// it accepts must survive Export and Import unchanged.
+func FuzzImport(f *testing.F) {
+	s := modeltest.Build(f, model.ModeContainer, []modeltest.T{
+		{Nr: 1, Pgid: 1, Sid: 1},
+		{Nr: 2, PPid: 1, Pgid: 2, Sid: 2},
+		{Nr: 3, PPid: 2, Pgid: 5, Sid: 2},
+		{Nr: 4, Tgid: 3, PPid: 2, Pgid: 5, Sid: 2},
+	})
+	dir := f.TempDir()
+	if _, err := Export(s, dir); err != nil {
+		f.Fatal(err)
+	}
+	seed, err := os.ReadFile(filepath.Join(dir, "pstree.img"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add(seed[:len(seed)-3])
+	f.Add([]byte{})
+	f.Add([]byte{0x19, 0x43, 0x56, 0x54, 0x30, 0x53, 0x27, 0x50, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "pstree.img"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Import(dir)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "criu: ") {
+				t.Fatalf("error does not say where it comes from: %v", err)
+			}
+			return
+		}
+		out := t.TempDir()
+		if _, err := Export(got, out); err != nil {
+			t.Fatalf("export of an imported tree: %v", err)
+		}
+		back, err := Import(out)
+		if err != nil {
+			t.Fatalf("re-import: %v", err)
+		}
+		if d := model.Diff(got, back); len(d) != 0 {
+			t.Fatalf("export/import changed the tree: %q", d)
+		}
+	})
+}
+
+// TestImportErrors: each malformed pstree.img gets an error naming what
+// is wrong.
+func TestImportErrors(t *testing.T) {
+	s := modeltest.Build(t, model.ModeContainer, []modeltest.T{{Nr: 1, Pgid: 1, Sid: 1}, {Nr: 2, PPid: 1, Pgid: 1, Sid: 1}})
+	dir := t.TempDir()
+	if _, err := Export(s, dir); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(dir, "pstree.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := append([]byte(nil), good[:8]...)
+	huge = append(huge, 0xff, 0xff, 0xff, 0x7f, 1, 2)
+	core := append([]byte(nil), good...)
+	binary.LittleEndian.PutUint32(core[4:], 1426405447) // CORE
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "criu: pstree.img: truncated magic"},
+		{"wrong magic", core, "criu: pstree.img: magic CORE, want PSTREE"},
+		{"truncated entry", good[:len(good)-2], "exceeds the"},
+		{"huge size", huge, "entry 0: size 2147483647 exceeds the 2 bytes left"},
+		{"no entries", good[:8], "criu: pstree.img is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "pstree.img"), tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Import(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Import = %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -113,6 +113,30 @@ type Options struct {
 	// GenlFamily is the ckpt_pids family id, for plans that attach tasks
 	// to a kernel restart context.
 	GenlFamily uint16
+	// ExecutorPath, when set, runs the executor from this regular file
+	// (see WriteExecutable) instead of from a memfd: for trees handed to
+	// tools that cannot restore a memfd-backed executable, such as
+	// Debian 12's CRIU 3.17.
+	ExecutorPath string
+}
+
+// WriteExecutable writes the executor binary to path, mode 0755, for
+// Options.ExecutorPath. path must not exist yet.
+func WriteExecutable(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	if _, err := f.Write(binary); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("executor: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("executor: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // Start lays the plan out in shared memory and starts the launcher, which
@@ -121,9 +145,13 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	exe, err := executable()
-	if err != nil {
-		return nil, err
+	exePath := opt.ExecutorPath
+	if exePath == "" {
+		exe, err := executable()
+		if err != nil {
+			return nil, err
+		}
+		exePath = "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
 	}
 	nActions := 0
 	for i := range p.Tasks {
@@ -152,7 +180,7 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 		return nil, err
 	}
 
-	cmd := exec.Command("/proc/self/fd/" + strconv.Itoa(int(exe.Fd())))
+	cmd := exec.Command(exePath)
 	cmd.Args = []string{"ckpt-nl-executor"}
 	cmd.ExtraFiles = []*os.File{memfd} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

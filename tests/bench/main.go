@@ -88,6 +88,7 @@ type Result struct {
 		Restart    float64 `json:"restart_ms"`
 		Equal      bool    `json:"round_trip_equal"`
 	} `json:"chain"`
+	CRIU *CRIU `json:"criu,omitempty"`
 }
 
 func main() {
@@ -100,6 +101,7 @@ func main() {
 	md := flag.String("md", "docs/BENCHMARKS.md", "Markdown report (with -report)")
 	svg := flag.String("svg", "docs/bench.svg", "SVG plot (with -report)")
 	print := flag.Bool("print", false, "print the JSON between BEGIN-JSON and END-JSON lines at the end")
+	criu := flag.Int("criu", 0, "also compare with criu on a single-level tree of this many tasks (0: no)")
 	flag.Parse()
 	if *rep != "" {
 		if err := report(strings.Split(*rep, ","), *md, *svg); err != nil {
@@ -108,7 +110,7 @@ func main() {
 		}
 		return
 	}
-	err := run(*sizes, *levels, *runs, *out, *ckptnl)
+	err := run(*sizes, *levels, *runs, *out, *ckptnl, *criu)
 	if *print {
 		if b, rerr := os.ReadFile(*out); rerr == nil {
 			fmt.Printf("BEGIN-JSON\n%s\nEND-JSON\n", b)
@@ -124,7 +126,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(sizesFlag string, levels, runs int, out, ckptnl string) error {
+func run(sizesFlag string, levels, runs int, out, ckptnl string, criu int) error {
 	var r Result
 	r.Kernel = snapshot.KernelRelease()
 	r.CPUs = runtime.NumCPU()
@@ -143,6 +145,9 @@ func run(sizesFlag string, levels, runs int, out, ckptnl string) error {
 	}
 
 	for _, f := range strings.Split(sizesFlag, ",") {
+		if f == "" {
+			continue
+		}
 		n, err := strconv.Atoi(f)
 		if err != nil {
 			return err
@@ -158,8 +163,18 @@ func run(sizesFlag string, levels, runs int, out, ckptnl string) error {
 		r.Sizes = append(r.Sizes, *sz)
 		save(out, &r)
 	}
-	if err := chain(&r); err != nil {
-		return fmt.Errorf("chain: %w", err)
+	if len(r.Sizes) > 0 {
+		if err := chain(&r); err != nil {
+			return fmt.Errorf("chain: %w", err)
+		}
+		save(out, &r)
+	}
+	if criu > 0 {
+		c, err := criuCompare(criu, min(runs, 3))
+		if err != nil {
+			return fmt.Errorf("criu comparison: %w", err)
+		}
+		r.CRIU = c
 	}
 	return save(out, &r)
 }
@@ -174,7 +189,12 @@ func save(path string, r *Result) error {
 
 // build runs a scenario to its parked state.
 func build(sc scenario.Scenario) (*executor.Run, error) {
-	run, err := executor.Start(sc.Plan, executor.Options{})
+	return buildWith(sc, executor.Options{})
+}
+
+// buildWith is build with executor options.
+func buildWith(sc scenario.Scenario, opt executor.Options) (*executor.Run, error) {
+	run, err := executor.Start(sc.Plan, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -66,50 +66,78 @@ func markdown(runs []namedResult, svg string) string {
 	for _, nr := range runs {
 		r := nr.r
 		fmt.Fprintf(&b, "## %s: kernel %s, %d CPUs (%s)\n\n", nr.name, r.Kernel, r.CPUs, r.Date)
-		b.WriteString("| tasks | bare walk | kmod | bpf (loaded) | bpf (with load) | procfs | kmod / walk | bpf loaded / walk | procfs / kmod | procfs / bpf loaded |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, s := range r.Sizes {
-			k, bw, bl, p := s.Checkpoint["kmod"], s.Checkpoint["bpf-warm"], s.Checkpoint["bpf"], s.Checkpoint["procfs"]
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Tasks, ms(s.Walk), ms(k), ms(bw), ms(bl), ms(p),
-				ratio(k.Median, s.Walk.Median), ratio(bw.Median, s.Walk.Median), ratio(p.Median, k.Median), ratio(p.Median, bw.Median))
-		}
-		if len(r.Sizes) > 0 && (r.Sizes[0].Checkpoint["kmod-dump"].Runs > 0 || r.Sizes[0].Checkpoint["bpf-read"].Runs > 0) {
-			b.WriteString("\nThe kernel's part alone (the module's dump off the socket, the iterator's records as read; no model built):\n\n")
-			b.WriteString("| tasks | bare walk | kmod dump | bpf read | kmod dump / walk | bpf read / walk |\n|---|---|---|---|---|---|\n")
-			for _, s := range r.Sizes {
-				kd, br := s.Checkpoint["kmod-dump"], s.Checkpoint["bpf-read"]
-				fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", s.Tasks, ms(s.Walk), ms(kd), ms(br),
-					ratio(kd.Median, s.Walk.Median), ratio(br.Median, s.Walk.Median))
-			}
-		}
-		b.WriteString("\n| tasks | clone3 floor | restart | restart / floor | validation | validation share | by | private KiB/task | coordinator peak MiB | image B/task (identity) | with meta |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, s := range r.Sizes {
-			share := "n/a"
-			if s.Validate.Runs > 0 {
-				share = fmt.Sprintf("%.1f%%", 100*s.Validate.Median/s.Restart.Median)
-			}
-			by := "userspace"
-			if strings.Contains(s.Validation, "kernel") {
-				by = "kernel"
-			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f |\n", s.Tasks, ms(s.Floor), ms(s.Restart),
-				ratio(s.Restart.Median, s.Floor.Median), ms(s.Validate), share, by, s.PrivateKiB, s.CoordPeakMiB,
-				float64(s.ImageBytes)/float64(s.Tasks), float64(s.ImageMeta)/float64(s.Tasks))
-		}
 		if len(r.Sizes) > 0 {
-			s := r.Sizes[len(r.Sizes)-1]
-			fmt.Fprintf(&b, "\nBPF programs load (and verify) in %s. Image: %d bytes for %d tasks and %d extra pid levels.\n",
-				ms(s.BPFLoad), s.ImageBytes, s.Tasks, s.Vpids)
+			sizeTables(&b, r)
 		}
-		if r.Chain.Depth > 0 {
-			fmt.Fprintf(&b, "Chain of %d nested pid namespaces: checkpoint %.1f ms, restart %.1f ms, round trip equal: %v.\n",
-				r.Chain.Depth, r.Chain.Checkpoint, r.Chain.Restart, r.Chain.Equal)
+		if r.CRIU != nil {
+			criuTable(&b, r.CRIU)
 		}
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "![time per task against tree size](%s)\n", svg[strings.LastIndex(svg, "/")+1:])
 	return b.String()
+}
+
+func sizeTables(b *strings.Builder, r Result) {
+	b.WriteString("| tasks | bare walk | kmod | bpf (loaded) | bpf (with load) | procfs | kmod / walk | bpf loaded / walk | procfs / kmod | procfs / bpf loaded |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.Sizes {
+		k, bw, bl, p := s.Checkpoint["kmod"], s.Checkpoint["bpf-warm"], s.Checkpoint["bpf"], s.Checkpoint["procfs"]
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Tasks, ms(s.Walk), ms(k), ms(bw), ms(bl), ms(p),
+			ratio(k.Median, s.Walk.Median), ratio(bw.Median, s.Walk.Median), ratio(p.Median, k.Median), ratio(p.Median, bw.Median))
+	}
+	if len(r.Sizes) > 0 && (r.Sizes[0].Checkpoint["kmod-dump"].Runs > 0 || r.Sizes[0].Checkpoint["bpf-read"].Runs > 0) {
+		b.WriteString("\nThe kernel's part alone (the module's dump off the socket, the iterator's records as read; no model built):\n\n")
+		b.WriteString("| tasks | bare walk | kmod dump | bpf read | kmod dump / walk | bpf read / walk |\n|---|---|---|---|---|---|\n")
+		for _, s := range r.Sizes {
+			kd, br := s.Checkpoint["kmod-dump"], s.Checkpoint["bpf-read"]
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", s.Tasks, ms(s.Walk), ms(kd), ms(br),
+				ratio(kd.Median, s.Walk.Median), ratio(br.Median, s.Walk.Median))
+		}
+	}
+	b.WriteString("\n| tasks | clone3 floor | restart | restart / floor | validation | validation share | by | private KiB/task | coordinator peak MiB | image B/task (identity) | with meta |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.Sizes {
+		share := "n/a"
+		if s.Validate.Runs > 0 {
+			share = fmt.Sprintf("%.1f%%", 100*s.Validate.Median/s.Restart.Median)
+		}
+		by := "userspace"
+		if strings.Contains(s.Validation, "kernel") {
+			by = "kernel"
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f |\n", s.Tasks, ms(s.Floor), ms(s.Restart),
+			ratio(s.Restart.Median, s.Floor.Median), ms(s.Validate), share, by, s.PrivateKiB, s.CoordPeakMiB,
+			float64(s.ImageBytes)/float64(s.Tasks), float64(s.ImageMeta)/float64(s.Tasks))
+	}
+	if len(r.Sizes) > 0 {
+		s := r.Sizes[len(r.Sizes)-1]
+		fmt.Fprintf(b, "\nBPF programs load (and verify) in %s. Image: %d bytes for %d tasks and %d extra pid levels.\n",
+			ms(s.BPFLoad), s.ImageBytes, s.Tasks, s.Vpids)
+	}
+	if r.Chain.Depth > 0 {
+		fmt.Fprintf(b, "Chain of %d nested pid namespaces: checkpoint %.1f ms, restart %.1f ms, round trip equal: %v.\n",
+			r.Chain.Depth, r.Chain.Checkpoint, r.Chain.Restart, r.Chain.Equal)
+	}
+}
+
+// criuTable compares CRIU's dump and restore with ckpt-nl's checkpoint
+// and restart of the same tree.
+func criuTable(b *strings.Builder, c *CRIU) {
+	fmt.Fprintf(b, "\nAgainst CRIU %s: one container of %d parked tasks in a single pid namespace, %d runs (%s).\n",
+		c.Version, c.Tasks, c.Dump.Runs, c.Date)
+	fmt.Fprintf(b, "ckpt-nl checkpoints with the %s backend and restarts with validation.\n\n", c.Backend)
+	b.WriteString("| | CRIU | ckpt-nl | CRIU / ckpt-nl |\n|---|---|---|---|\n")
+	fmt.Fprintf(b, "| dump / checkpoint | %s | %s | %s |\n", ms(c.Dump), ms(c.Checkpoint), ratio(c.Dump.Median, c.Checkpoint.Median))
+	fmt.Fprintf(b, "| restore / restart | %s | %s | %s |\n", ms(c.Restore), ms(c.Restart), ratio(c.Restore.Median, c.Restart.Median))
+	fmt.Fprintf(b, "| both | %.1f | %.1f | %s |\n", c.Dump.Median+c.Restore.Median, c.Checkpoint.Median+c.Restart.Median,
+		ratio(c.Dump.Median+c.Restore.Median, c.Checkpoint.Median+c.Restart.Median))
+	fmt.Fprintf(b, "| image bytes | %d | %d | %s |\n", c.DumpBytes, c.ImageBytes, ratio(float64(c.DumpBytes), float64(c.ImageBytes)))
+	fmt.Fprintf(b, "| restored identity equals the checkpoint | %v | %v | |\n", c.RestoredEqual, c.RestartedEqual)
+	b.WriteString("\nCRIU does much more than identity: it freezes the tree, saves every task's memory pages,\n")
+	b.WriteString("registers, file descriptors, signal and timer state, and maps it all back on restore, one pid\n")
+	b.WriteString("level only. ckpt-nl checkpoints and restores the identity (every pid level, groups, sessions,\n")
+	b.WriteString("ghosts, zombies) as a parked skeleton: the layer a full checkpointer would restore memory into.\n")
 }
 
 // plot draws µs per task (log scale) against tasks (log scale).

@@ -30,6 +30,12 @@ type built struct {
 // build makes scenario name (seed) for real and predicts its snapshot.
 func build(t testing.TB, name string, seed uint64) *built {
 	t.Helper()
+	return buildWith(t, name, seed, executor.Options{})
+}
+
+// buildWith is build with executor options.
+func buildWith(t testing.TB, name string, seed uint64, opt executor.Options) *built {
+	t.Helper()
 	testenv.NeedRoot(t)
 	sc, err := scenario.Get(name, seed)
 	if err != nil {
@@ -43,7 +49,7 @@ func build(t testing.TB, name string, seed uint64) *built {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, sc)
+	r := startWith(t, sc, opt)
 	b := &built{sc: sc, run: r, want: want}
 	// The root's pid in our namespace: the launcher created it, or find
 	// it below the container's init by its numbers.
@@ -62,8 +68,14 @@ func build(t testing.TB, name string, seed uint64) *built {
 // start runs a scenario's plan to the end: the tree stands, parked.
 func start(t testing.TB, sc scenario.Scenario) *executor.Run {
 	t.Helper()
+	return startWith(t, sc, executor.Options{})
+}
+
+// startWith is start with executor options.
+func startWith(t testing.TB, sc scenario.Scenario, opt executor.Options) *executor.Run {
+	t.Helper()
 	testenv.NeedRoot(t)
-	r, err := executor.Start(sc.Plan, executor.Options{})
+	r, err := executor.Start(sc.Plan, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

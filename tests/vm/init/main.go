@@ -29,6 +29,7 @@ const (
 	exitFail = 0x11 // QEMU exits 35
 
 	modulePath = "/lib/modules/extra/ckpt_pids.ko"
+	depsOrder  = "/lib/modules/deps/order"
 	resultTTY  = "/dev/ttyS1"
 )
 
@@ -46,6 +47,14 @@ func initMain() {
 		os.Stdout, os.Stderr = console, console
 	}
 	if err := mountAll(); err != nil {
+		fmt.Fprintf(os.Stderr, "init: %v\n", err)
+		powerOff(exitFail)
+	}
+	if err := loadDeps(); err != nil {
+		fmt.Fprintf(os.Stderr, "init: %v\n", err)
+		powerOff(exitFail)
+	}
+	if err := loopbackUp(); err != nil {
 		fmt.Fprintf(os.Stderr, "init: %v\n", err)
 		powerOff(exitFail)
 	}
@@ -117,6 +126,51 @@ func mountAll() error {
 		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil && err != unix.EBUSY {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 		}
+	}
+	return nil
+}
+
+// loadDeps loads the kernel modules listed in depsOrder (the host runner's
+// -kmod files, such as those criu needs), in that order.
+func loadDeps() error {
+	b, err := os.ReadFile(depsOrder)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, path := range strings.Fields(string(b)) {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("load module: %w", err)
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && err != unix.EEXIST {
+			return fmt.Errorf("finit_module %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// loopbackUp brings lo up, as a booted system has it (criu checks it).
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("lo: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo: get flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo: up: %w", err)
 	}
 	return nil
 }

@@ -155,7 +155,13 @@ type goTest struct {
 // crashed or timed out) fails.
 func runBinary(w *ktap.Writer, bin string, timeout time.Duration) tally {
 	name := filepath.Base(bin)
-	list, err := exec.Command(bin, "-test.list", ".").Output()
+	// ckptnl.run=REGEXP on the kernel command line runs only the tests
+	// it matches, as go test -run does.
+	// -test.list matches top-level names only: list by the part of the
+	// pattern before its first '/'.
+	run := cmdline("ckptnl.run", ".")
+	top, _, _ := strings.Cut(run, "/")
+	list, err := exec.Command(bin, "-test.list", top).Output()
 	if err != nil {
 		w.Report(name, ktap.Fail, fmt.Sprintf("%s -test.list: %v", name, err))
 		return tally{fail: 1}
@@ -174,10 +180,13 @@ func runBinary(w *ktap.Writer, bin string, timeout time.Duration) tally {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	defer cancel()
 	// -test.short: under TCG the guest is ~20x slower; tests scale down.
-	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.short", "-test.timeout", timeout.String())
+	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.short", "-test.timeout", timeout.String(), "-test.run", run)
 	cmd.Dir = "/tmp"
 	cmd.Env = append(os.Environ(),
-		"CKPT_NL_REQUIRE=root,kmod,bpf,settid",
+		// What must work here rather than skip; ckptnl.require= on the
+		// kernel command line changes it (another kernel without what
+		// criu check needs, say).
+		"CKPT_NL_REQUIRE="+cmdline("ckptnl.require", "root,kmod,bpf,settid,criu"),
 		"CKPT_NL_MODULE="+modulePath)
 	// ckptnl.env=K=V,K=V on the kernel command line reaches the tests.
 	if extra := cmdline("ckptnl.env", ""); extra != "" {

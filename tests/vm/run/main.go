@@ -11,6 +11,10 @@
 //   - in test mode, the KTAP on the result port is complete (every planned
 //     result present, at every depth) and has no "not ok";
 //   - the console shows no WARN, BUG, oops or panic.
+//
+// Dynamically linked programs (-elf, such as Debian's criu) go into the
+// guest with every library ldd lists, at the same paths; kernel modules they
+// need (-kmod) are loaded by the guest in the order given, before ckpt_pids.
 package main
 
 import (
@@ -47,7 +51,7 @@ type config struct {
 	mem                                            string
 	smp                                            int
 	timeout                                        time.Duration
-	bins, tests, demo, files                       listFlag
+	bins, tests, demo, files, elfs, kmods          listFlag
 }
 
 func main() {
@@ -65,6 +69,8 @@ func main() {
 	flag.Var(&c.tests, "test", "Go test binary to run in the guest (repeatable)")
 	flag.Var(&c.demo, "demo", "command for demo mode (repeatable, run in order)")
 	flag.Var(&c.files, "file", "GUESTPATH=HOSTPATH: another file for the guest (repeatable)")
+	flag.Var(&c.elfs, "elf", "dynamically linked program for /bin, with the libraries ldd lists (repeatable)")
+	flag.Var(&c.kmods, "kmod", "kernel module the guest loads before ckpt_pids, in order (repeatable)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "vm: FAIL: %v\n", err)
@@ -217,6 +223,26 @@ func packInitramfs(c config, out string) error {
 	for _, t := range c.tests {
 		w.CopyFile("tests/"+filepath.Base(t), t)
 	}
+	for _, b := range c.elfs {
+		libs, err := sharedLibraries(b)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		w.CopyFile("bin/"+filepath.Base(b), b)
+		for _, l := range libs {
+			w.CopyFile(strings.TrimPrefix(l, "/"), l)
+		}
+	}
+	var order []string
+	for i, m := range c.kmods {
+		name := fmt.Sprintf("lib/modules/deps/%02d-%s", i, filepath.Base(m))
+		w.CopyFile(name, m)
+		order = append(order, "/"+name)
+	}
+	if len(order) > 0 {
+		w.File("lib/modules/deps/order", 0o644, []byte(strings.Join(order, "\n")+"\n"))
+	}
 	for _, spec := range c.files {
 		guest, host, ok := strings.Cut(spec, "=")
 		if !ok {
@@ -236,4 +262,26 @@ func packInitramfs(c config, out string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// sharedLibraries lists the absolute paths of the libraries and loader that
+// ldd says program needs.
+func sharedLibraries(program string) ([]string, error) {
+	out, err := exec.Command("ldd", program).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w (is it a dynamically linked program?)", program, err)
+	}
+	var libs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			libs = append(libs, f[2]) // libfoo.so.1 => /lib/.../libfoo.so.1 (0x...)
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			libs = append(libs, f[0]) // the loader: /lib64/ld-linux-x86-64.so.2 (0x...)
+		case len(f) >= 2 && f[1] == "=>" && (len(f) < 3 || f[2] == "not"):
+			return nil, fmt.Errorf("ldd %s: %s is not found", program, f[0])
+		}
+	}
+	return libs, nil
 }
