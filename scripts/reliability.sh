@@ -7,20 +7,35 @@ cd "$(dirname "$0")/.."
 : "${FUZZ_EXECS:=10000000}"
 out=build/reliability
 mkdir -p "$out"
-{
+# The decoders' fuzzing (one worker, one core) runs beside the host and VM
+# parts (the guest's one vCPU is the other core).
+# In its own process group, so that a failure below stops all of it.
+FUZZ_EXECS=$FUZZ_EXECS setsid bash -c '
 	echo "# Decoders: $FUZZ_EXECS executions each"
-	FUZZTIME=${FUZZ_EXECS}x scripts/fuzz.sh
-} 2>&1 | tee "$out/fuzz.log"
+	GOFLAGS="${GOFLAGS:-} -parallel=1" FUZZTIME=${FUZZ_EXECS}x scripts/fuzz.sh
+' >"$out/fuzz.log" 2>&1 &
+fuzz_pid=$!
+trap 'kill -- -"$fuzz_pid" 2>/dev/null || true' EXIT
 echo "# Host: races and faults at full counts" | tee "$out/host.log"
 CKPT_NL_REQUIRE=root,bpf CKPT_NL_RACES=1000 CKPT_NL_TRIALS=100 \
 	go test -count=1 -v -timeout 60m -run 'TestRace|TestFault|TestPermissions' ./tests/integration/ 2>&1 |
 	grep -E '^(---|ok|FAIL|PASS)|attempts|refused|restore failed|left behind' | tee -a "$out/host.log"
 echo "# VM: kernel fuzzer, races, faults, permissions, unload under a live context" | tee "$out/vm.log"
+# Only the reliability tests, at full counts (CRIU is not in this guest).
+vm_tests='TestKernelFuzz|TestRace|TestFault|TestPermissions|TestKernelRefuses|TestAttachFromOutside|TestSocketCloseKills|TestUnloadWithLiveContext'
 make -s vm-tests $(pwd)/build/ckpt-nl build/vm/init build/vm/run >/dev/null
 build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ckpt_pids.ko -bin build/ckpt-nl \
 	-test build/vm/tests/integration.test -log "$out/vm" -timeout 120m -mem 2G \
-	-append "ckptnl.timeout=110m ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100" 2>&1 |
+	-append "ckptnl.timeout=110m ckptnl.run=$vm_tests ckptnl.require=root,kmod,bpf,settid ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100" 2>&1 |
 	grep -E '^(ok|not ok)|    (ok|not ok) Test|messages from|attempts|left behind|vm:' | tee -a "$out/vm.log"
+
+echo "# Waiting for the decoders' fuzzing (build/reliability/fuzz.log)"
+if ! wait "$fuzz_pid"; then
+	tail -n 30 "$out/fuzz.log"
+	echo "reliability: fuzzing failed" >&2
+	exit 1
+fi
+cat "$out/fuzz.log"
 
 # The results file, from the logs above.
 {
@@ -36,7 +51,7 @@ build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ck
 	grep -E '^fuzz:|^ok|FAIL' "$out/fuzz.log"
 	echo '```'
 	echo
-	echo "Command: \`FUZZTIME=${FUZZ_EXECS}x scripts/fuzz.sh\`. The seed corpora are in each package's"
+	echo "Command: \`GOFLAGS=-parallel=1 FUZZTIME=${FUZZ_EXECS}x scripts/fuzz.sh\`. The seed corpora are in each package's"
 	echo "testdata/fuzz; failing inputs found on the way are kept there as regression tests."
 	echo
 	echo "## Host: checkpoints racing a churning tree, faults, permissions"
@@ -53,7 +68,7 @@ build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ck
 	cat "$out/vm.log"
 	echo '```'
 	echo
-	echo "Command: the integration tests in the VM with \`ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100\`."
+	echo "Command: the integration tests matching \`$vm_tests\` in the VM with \`ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100\`."
 	echo "After them the harness unloads the module (no leaked reference) and checks the kernel log."
 } >docs/RELIABILITY.md
 echo "reliability: wrote docs/RELIABILITY.md"

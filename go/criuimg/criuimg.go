@@ -102,8 +102,14 @@ func Import(dir string) (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parse(data, func(pid uint32) (model.State, int32, error) { return coreState(dir, pid) })
+}
+
+// parse decodes pstree.img's bytes into a snapshot; state gives each
+// task's state and exit code.
+func parse(data []byte, state func(pid uint32) (model.State, int32, error)) (*model.Snapshot, error) {
 	var entries []*pstree.PstreeEntry
-	err = decodeEntries(data, "PSTREE", func(b []byte) error {
+	err := decodeEntries(data, "PSTREE", func(b []byte) error {
 		pe := &pstree.PstreeEntry{}
 		if err := proto.Unmarshal(b, pe); err != nil {
 			return err
@@ -114,7 +120,7 @@ func Import(dir string) (*model.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("criu: pstree.img: %w", err)
 	}
-	return build(entries, func(pid uint32) (model.State, int32, error) { return coreState(dir, pid) })
+	return build(entries, state)
 }
 
 // build assembles the snapshot of a CRIU process tree; state gives each
