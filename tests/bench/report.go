@@ -68,6 +68,7 @@ func markdown(runs []namedResult, svg string) string {
 		fmt.Fprintf(&b, "## %s: kernel %s, %d CPUs (%s)\n\n", nr.name, r.Kernel, r.CPUs, r.Date)
 		if len(r.Sizes) > 0 {
 			sizeTables(&b, r)
+			targetTable(&b, r)
 		}
 		if r.CRIU != nil {
 			criuTable(&b, r.CRIU)
