@@ -136,17 +136,27 @@ func (b *builder) build() (*Snapshot, error) {
 
 	// Depth-first, parent before child: a process, its threads, then the
 	// children of the group.
+	// A thread group reached twice is a process listed twice (a cycle
+	// through it would never end).
 	order := make([]int, 0, len(r.Tasks))
+	visited := make(map[uint64]bool, len(children))
+	twice := -1
 	var visit func(leader int)
 	visit = func(leader int) {
-		group := threads[r.Tasks[leader].Tgid]
-		order = append(order, group...)
-		for _, c := range children[r.Tasks[leader].Tgid] {
+		tgid := r.Tasks[leader].Tgid
+		if visited[tgid] {
+			twice = leader
+			return
+		}
+		visited[tgid] = true
+		order = append(order, threads[tgid]...)
+		for _, c := range children[tgid] {
 			visit(c)
 		}
 	}
-	if len(order) == 0 {
-		visit(root)
+	visit(root)
+	if twice >= 0 {
+		return nil, fmt.Errorf("snapshot: inconsistent tree: process %d is listed twice", nrs[twice])
 	}
 
 	// A subtree root's inherited session, visible or not, is the root

@@ -3,6 +3,7 @@ package model_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -29,6 +30,23 @@ func TestBuildCanonical(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("shuffle %d: snapshot differs (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// TestBuildListedTwice: a process listed twice (here the root, once more
+// as its own child) is refused, not walked forever; found by FuzzParse.
+func TestBuildListedTwice(t *testing.T) {
+	for _, dup := range []model.RawTask{
+		{Pid: 1, Tgid: 1, PPid: 1, State: model.Alive},
+		{Pid: 2, Tgid: 2, PPid: 1, State: model.Alive},
+	} {
+		raw := modeltest.Raw(model.ModeContainer, modeltest.JobControl())
+		raw.Tasks = append(raw.Tasks, dup)
+		_, err := model.Build(raw)
+		want := fmt.Sprintf("process %d is listed twice", dup.Pid)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Build with task %d twice = %v, want an error containing %q", dup.Pid, err, want)
 		}
 	}
 }
