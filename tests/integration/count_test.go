@@ -9,8 +9,10 @@ import (
 	"time"
 )
 
-// countTasks counts the tasks of this machine visible in /proc (threads
-// included): the leak check of fault tests.
+// countTasks counts the live tasks (threads included) that run ckpt-nl's
+// executor: every task a restore creates (launcher, ghosts, restored
+// tasks) does, and nothing else on the machine does, so the leak check of
+// the fault tests holds while other work starts and ends tasks beside it.
 func countTasks(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
@@ -21,6 +23,10 @@ func countTasks(t *testing.T) int {
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
+		}
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+		if err != nil || !strings.Contains(exe, "ckpt-nl-executor") {
+			continue // gone, a kernel thread, a zombie, or not ours
 		}
 		tasks, err := os.ReadDir("/proc/" + e.Name() + "/task")
 		if err != nil {
