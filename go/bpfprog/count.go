@@ -2,10 +2,12 @@ package bpfprog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // Counter is a loaded task-counting iterator: the bare kernel walk.
@@ -20,7 +22,7 @@ type Counter struct {
 func NewCounter() (*Counter, error) {
 	var c Counter
 	if err := loadCountObjects(&c.objs, nil); err != nil {
-		return nil, fmt.Errorf("bpf: load task counter: %w", err)
+		return nil, loadError("load task counter", err)
 	}
 	l, err := link.AttachIter(link.IterOptions{Program: c.objs.CountTasks})
 	if err != nil {
@@ -53,4 +55,15 @@ func (c *Counter) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// loadError wraps a failure to load programs, saying what is missing when
+// the kernel refused for lack of privilege (the library's own hint about
+// RLIMIT_MEMLOCK does not apply to kernels that account BPF memory to the
+// cgroup, 5.11 and later).
+func loadError(what string, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("bpf: %s: %w; loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) in the initial user namespace: run as root, or use --backend procfs", what, err)
+	}
+	return fmt.Errorf("bpf: %s: %w", what, err)
 }

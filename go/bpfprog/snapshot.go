@@ -39,7 +39,7 @@ func NewSnapshotter(rootNS, callerNS uint32) (*Snapshotter, error) {
 	}
 	var s Snapshotter
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
-		return nil, fmt.Errorf("bpf: load snapshot iterator: %w", err)
+		return nil, loadError("load snapshot iterator", err)
 	}
 	l, err := link.AttachIter(link.IterOptions{Program: s.objs.SnapshotTasks})
 	if err != nil {
@@ -105,7 +105,7 @@ func NewChangeCounter(ns uint32) (*ChangeCounter, error) {
 	}
 	var c ChangeCounter
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
-		return nil, fmt.Errorf("bpf: load change counter: %w", err)
+		return nil, loadError("load change counter", err)
 	}
 	for _, p := range []*ebpf.Program{c.objs.OnFork, c.objs.OnSwitch, c.objs.OnExec, c.objs.OnSysExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})

@@ -67,6 +67,9 @@ func TestPermissions(t *testing.T) {
 				t.Errorf("%s with %s: %v, but not EPERM/EACCES:\n%s", who, be.Name(), err, msg)
 				continue
 			}
+			if be.Name() == "bpf" && !strings.Contains(m, "needs cap_bpf") {
+				t.Errorf("%s with bpf: the refusal does not say which capabilities it needs:\n%s", who, msg)
+			}
 			t.Logf("%s with %s refused: %s", who, be.Name(), strings.TrimSpace(string(msg)))
 		}
 	}
