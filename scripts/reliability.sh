@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 : "${FUZZ_EXECS:=10000000}"
 out=build/reliability
 mkdir -p "$out"
+# In the VM, only the reliability tests, at full counts (CRIU is not in
+# this guest).
+vm_tests='TestKernelFuzz|TestRace|TestFault|TestPermissions|TestKernelRefuses|TestAttachFromOutside|TestSocketCloseKills|TestUnloadWithLiveContext'
+
+# "reliability.sh --report" writes the results file from the logs of an
+# earlier run (one stopped early included) without running anything.
+if [[ ${1:-} != --report ]]; then
 # The decoders' fuzzing (one worker, one core) runs beside the host and VM
 # parts (the guest's one vCPU is the other core).
 # In its own process group, so that a failure below stops all of it.
@@ -21,8 +28,6 @@ CKPT_NL_REQUIRE=root,bpf CKPT_NL_RACES=1000 CKPT_NL_TRIALS=100 \
 	go test -count=1 -v -timeout 60m -run 'TestRace|TestFault|TestPermissions' ./tests/integration/ 2>&1 |
 	grep -E '^(---|ok|FAIL|PASS)|attempts|refused|restore failed|left behind' | tee -a "$out/host.log"
 echo "# VM: kernel fuzzer, races, faults, permissions, unload under a live context" | tee "$out/vm.log"
-# Only the reliability tests, at full counts (CRIU is not in this guest).
-vm_tests='TestKernelFuzz|TestRace|TestFault|TestPermissions|TestKernelRefuses|TestAttachFromOutside|TestSocketCloseKills|TestUnloadWithLiveContext'
 make -s vm-tests $(pwd)/build/ckpt-nl build/vm/init build/vm/run >/dev/null
 build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ckpt_pids.ko -bin build/ckpt-nl \
 	-test build/vm/tests/integration.test -log "$out/vm" -timeout 120m -mem 2G \
@@ -36,6 +41,7 @@ if ! wait "$fuzz_pid"; then
 	exit 1
 fi
 cat "$out/fuzz.log"
+fi
 
 # The results file, from the logs above.
 {
@@ -48,8 +54,26 @@ cat "$out/fuzz.log"
 	echo "## Decoders: native Go fuzzing, ${FUZZ_EXECS} executions per target"
 	echo
 	echo '```'
-	grep -E '^fuzz:|^ok|FAIL' "$out/fuzz.log"
+	# fuzz-*.log: targets run apart from the main run (same command, named).
+	cat "$out/fuzz.log" "$out"/fuzz-*.log 2>/dev/null >"$out/fuzz-all.log"
+	grep -E '^fuzz: .* for |^ok|FAIL' "$out/fuzz-all.log"
 	echo '```'
+	# A target whose start line is not followed by its ok line was
+	# stopped before the full count (or is still running).
+	stopped=$(awk '/^fuzz: .* for /{if (t) print t; t=$2" "$3; next} /^ok/{t=""} END{if (t) print t}' "$out/fuzz-all.log")
+	if [[ -n $stopped ]]; then
+		echo
+		echo "Stopped before ${FUZZ_EXECS} executions (no result line above): $(echo "$stopped" | paste -sd, - | sed 's/,/, /g')."
+	fi
+	notrun=$(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' go tests |
+		sed -E 's#^([^:]*)/[^/:]*:[0-9]+:func (Fuzz[A-Za-z0-9_]*)\(.*#./\1 \2#' |
+		while read -r pkg name; do
+			grep -q "^fuzz: $pkg $name for " "$out/fuzz-all.log" || echo "$pkg $name"
+		done)
+	if [[ -n $notrun ]]; then
+		echo
+		echo "Not run in this run: $(echo "$notrun" | paste -sd, - | sed 's/,/, /g')."
+	fi
 	echo
 	echo "Command: \`GOFLAGS=-parallel=1 FUZZTIME=${FUZZ_EXECS}x scripts/fuzz.sh\`. The seed corpora are in each package's"
 	echo "testdata/fuzz; failing inputs found on the way are kept there as regression tests."
