@@ -15,6 +15,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -141,14 +142,8 @@ func loadDeps() error {
 		return err
 	}
 	for _, path := range strings.Fields(string(b)) {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("load module: %w", err)
-		}
-		err = unix.FinitModule(int(f.Fd()), "", 0)
-		f.Close()
-		if err != nil && err != unix.EEXIST {
-			return fmt.Errorf("finit_module %s: %w", path, err)
+		if err := insmod(path); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
 		}
 	}
 	return nil

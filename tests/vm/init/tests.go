@@ -71,14 +71,17 @@ func (t *tally) add(o tally) {
 	t.skip += o.skip
 }
 
-func loadModule() error {
-	f, err := os.Open(modulePath)
+func loadModule() error { return insmod(modulePath) }
+
+// insmod loads the module file at path.
+func insmod(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open module: %w", err)
 	}
 	defer f.Close()
 	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil {
-		return fmt.Errorf("finit_module %s: %w", modulePath, err)
+		return fmt.Errorf("finit_module %s: %w", path, err)
 	}
 	return nil
 }
