@@ -55,12 +55,12 @@ fi
 	echo
 	echo '```'
 	# fuzz-*.log: targets run apart from the main run (same command, named).
-	cat "$out/fuzz.log" "$out"/fuzz-*.log 2>/dev/null >"$out/fuzz-all.log"
-	grep -E '^fuzz: .* for |^ok|FAIL' "$out/fuzz-all.log"
+	cat "$out/fuzz.log" "$out"/fuzz-*.log 2>/dev/null >"$out/all-fuzz.log"
+	grep -E '^fuzz: .* for |^ok|FAIL' "$out/all-fuzz.log"
 	echo '```'
 	# A target whose start line is not followed by its ok line was
 	# stopped before the full count (or is still running).
-	stopped=$(awk '/^fuzz: .* for /{if (t) print t; t=$2" "$3; next} /^ok/{t=""} END{if (t) print t}' "$out/fuzz-all.log")
+	stopped=$(awk '/^fuzz: .* for /{if (t) print t; t=$2" "$3; next} /^ok/{t=""} END{if (t) print t}' "$out/all-fuzz.log")
 	if [[ -n $stopped ]]; then
 		echo
 		echo "Stopped before ${FUZZ_EXECS} executions (no result line above): $(echo "$stopped" | paste -sd, - | sed 's/,/, /g')."
@@ -68,7 +68,7 @@ fi
 	notrun=$(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' go tests |
 		sed -E 's#^([^:]*)/[^/:]*:[0-9]+:func (Fuzz[A-Za-z0-9_]*)\(.*#./\1 \2#' |
 		while read -r pkg name; do
-			grep -q "^fuzz: $pkg $name for " "$out/fuzz-all.log" || echo "$pkg $name"
+			grep -q "^fuzz: $pkg $name for " "$out/all-fuzz.log" || echo "$pkg $name"
 		done)
 	if [[ -n $notrun ]]; then
 		echo
@@ -91,6 +91,10 @@ fi
 	echo '```'
 	cat "$out/vm.log"
 	echo '```'
+	if ! grep -q '^vm: ' "$out/vm.log"; then
+		echo
+		echo "The VM part did not complete in this run (stopped before the guest reported)."
+	fi
 	echo
 	echo "Command: the integration tests matching \`$vm_tests\` in the VM with \`ckptnl.env=CKPT_NL_KFUZZ=100000,CKPT_NL_RACES=1000,CKPT_NL_RACE_BACKENDS=kmod,CKPT_NL_TRIALS=100\`."
 	echo "After them the harness unloads the module (no leaked reference) and checks the kernel log."
