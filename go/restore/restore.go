@@ -11,8 +11,6 @@ package restore
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
 )
 
 // Validator checks a restored tree while it is parked at the final
@@ -266,22 +265,14 @@ func roots(p *plan.Plan) (root, top int) {
 // onlyChild is the one child process of pid (the tool's init keeps only
 // the image's root once ghosts and placeholders are reaped).
 func onlyChild(pid int) (int, error) {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	kids, err := procfs.Children(pid)
 	if err != nil {
 		return 0, err
-	}
-	var kids []string
-	for _, t := range tasks {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children")
-		if err != nil {
-			return 0, err
-		}
-		kids = append(kids, strings.Fields(string(b))...)
 	}
 	if len(kids) != 1 {
 		return 0, fmt.Errorf("init %d has %d children, want 1", pid, len(kids))
 	}
-	return strconv.Atoi(kids[0])
+	return kids[0], nil
 }
 
 // Kill ends a restored tree: its namespace's init (which takes the

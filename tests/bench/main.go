@@ -459,7 +459,8 @@ func privateKiB(res *restore.Result) float64 {
 		ks = append(ks, private(pid))
 	}
 	// The root's children, in our namespace, through /proc.
-	for _, kid := range children(res.Root) {
+	kids, _ := procfs.Children(res.Root)
+	for _, kid := range kids {
 		if len(ks) == 50 {
 			break
 		}
@@ -486,19 +487,6 @@ func private(pid int) float64 {
 		}
 	}
 	return kib
-}
-
-func children(pid int) []int {
-	var out []int
-	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	for _, tk := range tasks {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + tk.Name() + "/children")
-		for _, f := range strings.Fields(string(b)) {
-			n, _ := strconv.Atoi(f)
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // coordinatorPeak runs ckpt-nl restart on s and returns its peak RSS.

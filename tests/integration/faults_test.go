@@ -74,6 +74,7 @@ func faultTaskKilled(t *testing.T, s *model.Snapshot) {
 				return
 			}
 			// Kill a grandchild of ours: a task of the restored tree.
+			children := func(pid int) []int { k, _ := procfs.Children(pid); return k }
 			for _, kid := range children(os.Getpid()) {
 				for _, gk := range children(kid) {
 					for _, ggk := range children(gk) {
@@ -134,17 +135,4 @@ func TestFaultCoordinatorKilled(t *testing.T) {
 		}
 		waitCount(t, before)
 	}
-}
-
-func children(pid int) []int {
-	var out []int
-	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	for _, tk := range tasks {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + tk.Name() + "/children")
-		for _, f := range strings.Fields(string(b)) {
-			n, _ := strconv.Atoi(f)
-			out = append(out, n)
-		}
-	}
-	return out
 }

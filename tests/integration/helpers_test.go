@@ -118,14 +118,8 @@ func locate(top int, nums []int32) (int, error) {
 				}
 			}
 		}
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
-		for _, tk := range tasks {
-			c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", p, tk.Name()))
-			for _, k := range strings.Fields(string(c)) {
-				n, _ := strconv.Atoi(k)
-				queue = append(queue, n)
-			}
-		}
+		kids, _ := procfs.Children(p)
+		queue = append(queue, kids...)
 	}
 	return 0, fmt.Errorf("no task with pids %v below %d", nums, top)
 }
