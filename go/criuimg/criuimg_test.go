@@ -53,20 +53,12 @@ func TestExportImport(t *testing.T) {
 // and what it accepts must decode the same after its entries are written
 // out again.
 func FuzzImport(f *testing.F) {
-	s := modeltest.Build(f, model.ModeContainer, []modeltest.T{
+	seed := pstreeBytes(f, []modeltest.T{
 		{Nr: 1, Pgid: 1, Sid: 1},
 		{Nr: 2, PPid: 1, Pgid: 2, Sid: 2},
 		{Nr: 3, PPid: 2, Pgid: 5, Sid: 2},
 		{Nr: 4, Tgid: 3, PPid: 2, Pgid: 5, Sid: 2},
 	})
-	dir := f.TempDir()
-	if _, err := Export(s, dir); err != nil {
-		f.Fatal(err)
-	}
-	seed, err := os.ReadFile(filepath.Join(dir, "pstree.img"))
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Add(seed)
 	f.Add(seed[:len(seed)-3])
 	f.Add([]byte{})
@@ -103,15 +95,7 @@ func FuzzImport(f *testing.F) {
 // TestImportErrors: each malformed pstree.img gets an error naming what
 // is wrong.
 func TestImportErrors(t *testing.T) {
-	s := modeltest.Build(t, model.ModeContainer, []modeltest.T{{Nr: 1, Pgid: 1, Sid: 1}, {Nr: 2, PPid: 1, Pgid: 1, Sid: 1}})
-	dir := t.TempDir()
-	if _, err := Export(s, dir); err != nil {
-		t.Fatal(err)
-	}
-	good, err := os.ReadFile(filepath.Join(dir, "pstree.img"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := pstreeBytes(t, []modeltest.T{{Nr: 1, Pgid: 1, Sid: 1}, {Nr: 2, PPid: 1, Pgid: 1, Sid: 1}})
 	huge := append([]byte(nil), good[:8]...)
 	huge = append(huge, 0xff, 0xff, 0xff, 0x7f, 1, 2)
 	core := append([]byte(nil), good...)
@@ -138,4 +122,18 @@ func TestImportErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pstreeBytes is the pstree.img Export writes for a container of tasks.
+func pstreeBytes(tb testing.TB, tasks []modeltest.T) []byte {
+	tb.Helper()
+	dir := tb.TempDir()
+	if _, err := Export(modeltest.Build(tb, model.ModeContainer, tasks), dir); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pstree.img"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

@@ -52,7 +52,8 @@ func criuCompare(n, runs int) (*CRIU, error) {
 	}
 	c := &CRIU{Tasks: n, Date: time.Now().UTC().Format(time.RFC3339)}
 	if v, err := exec.Command(criu, "--version").Output(); err == nil {
-		c.Version = strings.Fields(strings.SplitN(string(v), "\n", 2)[0] + " ?")[1]
+		line, _, _ := strings.Cut(string(v), "\n") // "Version: 3.17.1"
+		c.Version = strings.TrimSpace(strings.TrimPrefix(line, "Version:"))
 	}
 	dir, err := os.MkdirTemp("", "bench-criu-")
 	if err != nil {
