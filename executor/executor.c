@@ -449,6 +449,39 @@ static void hold_alive(struct cr_task *t)
 	sys2(__NR_set_robust_list, head, sizeof(*head));
 }
 
+/*
+ * A restore's ghosts and placeholders exit while image tasks may already
+ * be stopped; an exit that orphans a process group with stopped members
+ * makes the kernel send the group SIGHUP and SIGCONT (kernel/exit.c
+ * kill_orphaned_pgrp). Every task ignores SIGHUP and blocks SIGCONT (set
+ * once in cr_main, inherited), so such a SIGCONT only continues a stopped
+ * task, which waits for it here and stops again, until the coordinator
+ * has released the tree: after that, SIGCONT is the user's, and it stays
+ * continued.
+ */
+static void __attribute__((noreturn)) stop_until_released(void)
+{
+	unsigned long cont = 1UL << (SIGCONT - 1);
+
+	for (;;) {
+		sys2(__NR_kill, sys0(__NR_getpid), SIGSTOP);
+		sys4(__NR_rt_sigtimedwait, &cont, 0, 0, sizeof(cont));
+		if (load(&hdr->released))
+			break;
+	}
+	for (;;)
+		sys0(__NR_pause);
+}
+
+static void default_signals(void)
+{
+	struct { unsigned long handler, flags, restorer, mask; } ign = { .handler = 1 /* SIG_IGN */ };
+	unsigned long cont = 1UL << (SIGCONT - 1);
+
+	sys4(__NR_rt_sigaction, SIGHUP, &ign, 0, sizeof(cont));
+	sys4(__NR_rt_sigprocmask, SIG_BLOCK, &cont, 0, sizeof(cont));
+}
+
 static void __attribute__((noreturn)) run_task(long idx)
 {
 	struct cr_task *t = &tasks[idx];
@@ -507,9 +540,7 @@ static void __attribute__((noreturn)) run_task(long idx)
 		case CR_OP_STOP:
 			/* A group stop freezes every thread: settle them. */
 			settle_group(idx, CR_STATE_DONE);
-			sys2(__NR_kill, sys0(__NR_getpid), SIGSTOP);
-			for (;;)
-				sys0(__NR_pause);
+			stop_until_released();
 		case CR_OP_REAP:
 			if (a->a <= 0 || (__u32)a->a >= hdr->nr_tasks)
 				fail(idx, i, E_INVAL);
@@ -602,6 +633,7 @@ void __attribute__((noreturn, used)) cr_main(unsigned long *sp)
 		exit_group(122);
 	sys1(__NR_close, PLAN_FD);
 	hdr->stack_base = (unsigned long)sp & ~15UL;
+	default_signals();
 	wipe_stack_on_fork(sp);
 	run_task(0);
 }

@@ -68,7 +68,8 @@ enum cr_op {
 	CR_OP_BARRIER,		/* a: barrier number, 1..nr_barriers-1 */
 	CR_OP_EXIT,		/* a: wait status: exit(a >> 8), or die by signal a & 0x7f */
 	CR_OP_EXIT_THREAD,	/* end this thread only (a dead group leader) */
-	CR_OP_STOP,		/* stop by SIGSTOP */
+	CR_OP_STOP,		/* stop by SIGSTOP (again if continued before
+				 * the release: see the executor) */
 	CR_OP_REAP,		/* a: child task, b: its pid here (0: the pid its
 				 * creator saw); wait for it to exit, reap it */
 	CR_OP_REAP_ALL,		/* reap any child, forever (an init) */
@@ -98,7 +99,8 @@ struct cr_header {
 	__u32 context;				/* for CR_OP_ATTACH: the restart context */
 	__u32 nr_barriers;			/* arrival counters after the actions */
 	__u64 stack_base;			/* the executor's: where processes start */
-	__u32 pad[20];
+	__u32 released;				/* the coordinator let the tree go */
+	__u32 pad[19];
 };
 
 struct cr_task {

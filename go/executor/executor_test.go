@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -235,4 +236,64 @@ func TestDeepChains(t *testing.T) {
 			t.Logf("%d tasks in %v", n, time.Since(start))
 		})
 	}
+}
+
+// TestStopSurvivesOrphanedGroup: a stopped task whose group becomes
+// orphaned (its parent, in another group of the session, exits) gets the
+// kernel's SIGHUP and SIGCONT; it must live on, stopped, until the tree is
+// released, and a SIGCONT after the release continues it for good.
+func TestStopSurvivesOrphanedGroup(t *testing.T) {
+	testenv.NeedRoot(t)
+	p := &plan.Plan{NSParent: []int{-1}, NSLevel: []int{0}, Tasks: []plan.Task{
+		{Kind: plan.Launcher, Creator: -1, Image: -1, Name: "launcher",
+			Actions: []plan.Action{{Op: plan.OpClone, A: 1}}},
+		{Kind: plan.Restored, Creator: 0, Image: -1, Name: "parent", Comm: "parent", ExitSignal: int32(syscall.SIGCHLD),
+			Actions: []plan.Action{{Op: plan.OpSetsid}, {Op: plan.OpClone, A: 2}, {Op: plan.OpBarrier, A: 1},
+				{Op: plan.OpBarrier, A: 2}, {Op: plan.OpExit}}},
+		{Kind: plan.Restored, Creator: 1, Image: -1, Name: "stopped", Comm: "stopped", ExitSignal: int32(syscall.SIGCHLD),
+			Actions: []plan.Action{{Op: plan.OpSetpgid}, {Op: plan.OpBarrier, A: 1}, {Op: plan.OpStop}}},
+	}}
+	r, err := Start(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Kill()
+	if err := r.WaitBarrier(1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	child := r.Pid(2)
+	state := func() byte {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		return f[0][0]
+	}
+	waitState := func(want byte) {
+		t.Helper()
+		for i := 0; state() != want; i++ {
+			if i == 200 {
+				t.Fatalf("task %d: state %c, want %c", child, state(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	r.Open(1)
+	waitState('T')
+	if err := r.WaitBarrier(2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.Open(2) // the parent exits: the stopped child's group is orphaned
+	if err := r.WaitSettled(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	waitState('T')
+	r.Detach()
+	if err := syscall.Kill(child, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitState('S')
+	syscall.Kill(child, syscall.SIGKILL)
 }

@@ -31,7 +31,8 @@ type header struct {
 	Context                            uint32
 	NrBarriers                         uint32
 	StackBase                          uint64
-	Pad                                [20]uint32
+	Released                           uint32
+	Pad                                [19]uint32
 }
 
 type task struct {
@@ -596,16 +597,27 @@ func (r *Run) Kill() {
 // Release leaves the tree running without the run: the memory is unmapped
 // and the launcher is reaped once it exits.
 func (r *Run) Release() {
+	r.released()
 	go func() {
 		<-r.exited
 	}()
 	r.unmap()
 }
 
+// released tells the tasks that the coordinator lets the tree go: a
+// stopped task continued from now on stays continued (executor.c
+// stop_until_released).
+func (r *Run) released() {
+	if r.hdr != nil {
+		atomic.StoreUint32(&r.hdr.Released, 1)
+	}
+}
+
 // Detach leaves a settled tree running on its own: the launcher, its
 // parent, is killed and reaped (the tree's root no longer dies with it)
 // and the plan's memory is unmapped.
 func (r *Run) Detach() {
+	r.released()
 	r.killed = true
 	r.cmd.Process.Kill()
 	<-r.exited
