@@ -42,7 +42,7 @@ VM_CRIU   = -elf $(CRIU) $(VM_CRIU_KMODS)
 GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
 
-.PHONY: all deps module build generate check-generated lint checkpatch \
+.PHONY: all deps module build generate check-generated lint checkpatch kbuild-check \
 	unit integration fuzz vmtest test demo bench reliability man install install-check \
 	dkms-check clean
 
@@ -61,6 +61,12 @@ module: $(MODULE)
 checkpatch:
 	@scripts/checkpatch.sh kmod/*.c kmod/*.h kmod/uapi/*.h
 
+# The module against every kernel-headers tree in /usr/src (6.1 for the VM;
+# 6.12 after apt-get install linux-headers-6.12-amd64), exported symbols
+# only: no kallsyms, no kprobes.
+kbuild-check:
+	@scripts/kbuild-check.sh
+
 # --- Go ------------------------------------------------------------------------
 
 $(BIN): $(GO_SOURCES)
@@ -77,7 +83,7 @@ generate:
 check-generated:
 	@scripts/check-generated.sh
 
-lint: check-generated checkpatch install-check dkms-check
+lint: check-generated checkpatch kbuild-check install-check dkms-check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l go tests)" || { gofmt -l go tests; echo "gofmt: files above need formatting"; exit 1; }
 

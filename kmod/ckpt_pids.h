@@ -15,11 +15,6 @@
 
 extern struct genl_family ckpt_pids_family;
 
-/* ksyms.c */
-extern rwlock_t *ckpt_tasklist_lock;
-int ckpt_ksyms_init(void);
-bool ckpt_ptrace_may_access(struct task_struct *task, unsigned int mode);
-
 /* snapshot.c */
 extern const struct nla_policy ckpt_pids_snapshot_policy[CKPT_PIDS_A_MODE + 1];
 int ckpt_pids_snapshot_start(struct netlink_callback *cb);

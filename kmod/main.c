@@ -125,9 +125,6 @@ static int __init ckpt_pids_init(void)
 {
 	int ret;
 
-	ret = ckpt_ksyms_init();
-	if (ret)
-		return ret;
 	ret = netlink_register_notifier(&ckpt_pids_netlink_notifier);
 	if (ret)
 		return ret;
