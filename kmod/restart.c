@@ -43,10 +43,24 @@
 
 #include "ckpt_pids.h"
 
+static atomic_t ckpt_nr_ctxs = ATOMIC_INIT(0);
+
 static unsigned int max_members = 1U << 16;
 module_param(max_members, uint, 0644);
 MODULE_PARM_DESC(max_members,
 		 "most members and most pid objects one restart context may hold (capped at PID_MAX_LIMIT)");
+
+static int live_contexts_get(char *buf, const struct kernel_param *kp)
+{
+	return scnprintf(buf, PAGE_SIZE, "%d\n", atomic_read(&ckpt_nr_ctxs));
+}
+
+static const struct kernel_param_ops live_contexts_ops = {
+	.get = live_contexts_get,
+};
+
+module_param_cb(live_contexts, &live_contexts_ops, NULL, 0444);
+MODULE_PARM_DESC(live_contexts, "restart contexts alive now (read only; for leak tests)");
 
 struct ctx_pid {
 	u32 depth;			/* levels below the root's namespace */
@@ -81,7 +95,6 @@ struct ckpt_ctx {
 static DEFINE_MUTEX(ckpt_ctx_lock);
 static DEFINE_IDR(ckpt_ctxs);
 static DEFINE_HASHTABLE(ckpt_ctx_ports, 6);
-static atomic_t ckpt_nr_ctxs = ATOMIC_INIT(0);
 
 #define CKPT_MSG_LEN	160
 
@@ -209,75 +222,99 @@ static bool ctx_below(struct task_struct *t, struct task_struct *launcher)
 }
 
 /*
+ * Call fn for every task below the launcher (zombies included), with RCU
+ * held, until fn returns nonzero. The launcher's descendants all have a
+ * pid in the launcher's namespace, so this walks that namespace's pids
+ * (as /proc does) and recognises descendants by their parent chain.
+ */
+static int ctx_walk_below(struct ckpt_ctx *c,
+			  int (*fn)(struct ckpt_ctx *c, struct task_struct *t, void *arg),
+			  void *arg)
+{
+	struct pid_namespace *ns = ns_of_pid(c->launcher);
+	struct task_struct *launcher, *t;
+	unsigned int seen = 0;
+	struct pid *pid;
+	int nr = 1, ret = 0;
+
+	rcu_read_lock();
+	launcher = pid_task(c->launcher, PIDTYPE_PID);
+	while (launcher && !ret && (pid = find_ge_pid(nr, ns))) {
+		nr = pid_nr_ns(pid, ns) + 1;
+		t = pid_task(pid, PIDTYPE_PID);
+		if (t && !(t->exit_state & EXIT_DEAD) && ctx_below(t, launcher))
+			ret = fn(c, t, arg);
+		if (++seen % 256)
+			continue;
+		/* A long namespace: let RCU and the scheduler breathe. */
+		rcu_read_unlock();
+		cond_resched();
+		rcu_read_lock();
+		launcher = pid_task(c->launcher, PIDTYPE_PID);
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+struct ctx_kill_count {
+	unsigned int alive, spared;
+};
+
+/* Kill t if the creator may; count it. RCU held, creator's creds in force. */
+static int ctx_kill_one(struct ckpt_ctx *c, struct task_struct *t, void *arg)
+{
+	struct ctx_kill_count *n = arg;
+
+	if (t->exit_state)
+		return 0;
+	if (!ctx_may_kill(c->owner_cred, t)) {
+		n->spared++;
+		return 0;
+	}
+	n->alive++;
+	if (!fatal_signal_pending(t))
+		send_sig(SIGKILL, t, 1);
+	return 0;
+}
+
+/*
  * Kill what the restart created: every member, and every task below the
- * launcher, that the creator could signal itself. The launcher's
- * descendants all have a pid in the launcher's namespace, so the scan
- * walks that namespace's pids under RCU (as /proc does) and recognises
- * descendants by their parent chain. Rounds repeat until a scan finds no
- * live task left to kill (a task forked during a scan is found by the
- * next); then wait, briefly, for the killed tasks to be gone.
+ * launcher, that the creator could signal itself. Rounds repeat until a
+ * scan finds no live task left to kill (a task forked during a scan is
+ * found by the next), waiting a little between them, so that the killed
+ * tasks are gone (or zombies) when this returns.
  */
 static void ctx_kill(struct ckpt_ctx *c)
 {
-	struct pid_namespace *ns = ns_of_pid(c->launcher);
+	struct ctx_kill_count n = { 0 };
 	const struct cred *old;
-	unsigned int i, round, spared = 0, alive;
-	int nr, seen;
+	unsigned int i, round;
 
 	old = override_creds(c->owner_cred);
 	for (round = 0; round < 64; round++) {
-		struct task_struct *launcher, *t;
-		struct pid *pid;
+		struct task_struct *t;
 
-		alive = 0;
-		spared = 0;
+		n.alive = 0;
+		n.spared = 0;
 		rcu_read_lock();
 		for (i = 0; i < c->members_added; i++) {
 			t = c->members[i].pid ? pid_task(c->members[i].pid, PIDTYPE_PID) : NULL;
-			if (!t || t->exit_state)
-				continue;
-			if (!ctx_may_kill(c->owner_cred, t)) {
-				spared++;
-				continue;
-			}
-			alive++;
-			if (!fatal_signal_pending(t))
-				send_sig(SIGKILL, t, 1);
-		}
-		nr = 1;
-		seen = 0;
-		launcher = pid_task(c->launcher, PIDTYPE_PID);
-		while (launcher && (pid = find_ge_pid(nr, ns))) {
-			nr = pid_nr_ns(pid, ns) + 1;
-			t = pid_task(pid, PIDTYPE_PID);
-			if (t && !t->exit_state && ctx_below(t, launcher)) {
-				if (!ctx_may_kill(c->owner_cred, t)) {
-					spared++;
-				} else {
-					alive++;
-					if (!fatal_signal_pending(t))
-						send_sig(SIGKILL, t, 1);
-				}
-			}
-			if (++seen % 256)
-				continue;
-			/* A long namespace: let RCU and the scheduler breathe. */
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
-			launcher = pid_task(c->launcher, PIDTYPE_PID);
+			if (t)
+				ctx_kill_one(c, t, &n);
 		}
 		rcu_read_unlock();
-		if (!alive)
+		ctx_walk_below(c, ctx_kill_one, &n);
+		if (!n.alive)
 			break;
 		msleep(round < 8 ? 1 : 10);
 	}
 	revert_creds(old);
-	if (alive)
-		pr_warn("restart context %u: %u tasks still alive after its kill\n", c->id, alive);
-	if (spared)
+	if (n.alive)
+		pr_warn("restart context %u: %u tasks still alive after its kill\n",
+			c->id, n.alive);
+	if (n.spared)
 		pr_info("restart context %u: spared %u tasks its creator may not signal\n",
-			c->id, spared);
+			c->id, n.spared);
 }
 
 static void ctx_free(struct ckpt_ctx *c)
@@ -704,6 +741,7 @@ struct ctx_check {
 	struct pid **owner;			/* pid tag - 1 -> struct pid */
 	struct ns_seen *ns;
 	u32 nr_ns;
+	struct ctx_member **by_pid;		/* members sorted by struct pid */
 	char msg[CKPT_MSG_LEN];			/* formatted under RCU */
 };
 
@@ -889,26 +927,33 @@ static int cmp_member_pid(const void *a, const void *b)
 static int check_distinct(struct ctx_check *k)
 {
 	struct ckpt_ctx *c = k->c;
-	struct ctx_member **by_pid;
-	int ret = 0;
 	u32 i;
 
-	by_pid = kvmalloc_array(c->nr_members, sizeof(*by_pid), GFP_KERNEL_ACCOUNT);
-	if (!by_pid)
-		return -ENOMEM;
 	for (i = 0; i < c->nr_members; i++)
-		by_pid[i] = &c->members[i];
-	sort(by_pid, c->nr_members, sizeof(*by_pid), cmp_member_pid, NULL);
+		k->by_pid[i] = &c->members[i];
+	sort(k->by_pid, c->nr_members, sizeof(*k->by_pid), cmp_member_pid, NULL);
 	for (i = 1; i < c->nr_members; i++) {
-		if (by_pid[i]->pid == by_pid[i - 1]->pid) {
+		if (k->by_pid[i]->pid == k->by_pid[i - 1]->pid) {
 			check_fail(k, "members %lu and %lu are one task",
-				   by_pid[i - 1] - c->members, by_pid[i] - c->members);
-			ret = -EINVAL;
-			break;
+				   k->by_pid[i - 1] - c->members, k->by_pid[i] - c->members);
+			return -EINVAL;
 		}
 	}
-	kvfree(by_pid);
-	return ret;
+	return 0;
+}
+
+/* A task below the launcher must be a member. RCU held. */
+static int check_only_member(struct ckpt_ctx *c, struct task_struct *t, void *arg)
+{
+	struct ctx_check *k = arg;
+	struct ctx_member key = { .pid = task_pid(t) }, *kp = &key;
+
+	if (!key.pid || bsearch(&kp, k->by_pid, c->nr_members, sizeof(*k->by_pid),
+				cmp_member_pid))
+		return 0;
+	check_fail(k, "task %d (%s) below the launcher is not a member",
+		   pid_nr_ns(key.pid, ns_of_pid(c->launcher)), t->comm);
+	return -EINVAL;
 }
 
 static int ctx_validate(struct ckpt_ctx *c, const struct sk_buff *skb,
@@ -920,6 +965,12 @@ static int ctx_validate(struct ckpt_ctx *c, const struct sk_buff *skb,
 	unsigned int i;
 	int ret = 0;
 
+	if (c->pids_added != c->nr_pids || c->members_added != c->nr_members) {
+		ckpt_set_msg(skb, extack,
+			     "the context is not complete: %u of %u pids, %u of %u members",
+			     c->pids_added, c->nr_pids, c->members_added, c->nr_members);
+		return -EBUSY;
+	}
 	if (c->attached != c->nr_members) {
 		for (i = 0; i < c->nr_members && c->members[i].pid; i++)
 			;
@@ -941,7 +992,8 @@ static int ctx_validate(struct ckpt_ctx *c, const struct sk_buff *skb,
 	k.root_ns = ns_of_pid(root->pid);
 	k.owner = kvcalloc(c->nr_pids, sizeof(*k.owner), GFP_KERNEL_ACCOUNT);
 	k.ns = kvmalloc_array(max(c->nr_levels / 2, 1U), sizeof(*k.ns), GFP_KERNEL_ACCOUNT);
-	if (!k.owner || !k.ns) {
+	k.by_pid = kvmalloc_array(c->nr_members, sizeof(*k.by_pid), GFP_KERNEL_ACCOUNT);
+	if (!k.owner || !k.ns || !k.by_pid) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -959,6 +1011,8 @@ static int ctx_validate(struct ckpt_ctx *c, const struct sk_buff *skb,
 	for (i = 0; i < c->nr_members && !ret; i++)
 		ret = check_links(&k, i);
 	rcu_read_unlock();
+	if (!ret)
+		ret = ctx_walk_below(c, check_only_member, &k);
 
 out_msg:
 	if (ret && k.msg[0])
@@ -966,6 +1020,7 @@ out_msg:
 out:
 	kvfree(k.owner);
 	kvfree(k.ns);
+	kvfree(k.by_pid);
 	return ret;
 }
 

@@ -43,6 +43,14 @@ func role() bool {
 		roleVictimParent()
 	case "victim-middle":
 		roleVictimMiddle()
+	case "agent":
+		roleAgent()
+	case "agent-child":
+		roleAgentChild()
+	case "statefuzz":
+		roleStateFuzz()
+	case "lone-launcher":
+		roleLoneLauncher()
 	case "sleep":
 		for {
 			time.Sleep(time.Hour) // unlike select{}, not a deadlock to the runtime
@@ -67,12 +75,17 @@ func dialRaw(t testing.TB) *rawConn {
 	}
 	fam := k.FamilyID()
 	k.Close()
-	c, err := genetlink.Dial(&netlink.Config{Strict: true})
+	c, err := dialGenl()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return &rawConn{c: c, fam: fam}
+}
+
+// dialGenl opens a generic-netlink socket with extended acks.
+func dialGenl() (*genetlink.Conn, error) {
+	return genetlink.Dial(&netlink.Config{Strict: true})
 }
 
 // do sends cmd with attrs and returns the replies, or the errno and the
@@ -193,6 +206,15 @@ func TestContextBounds(t *testing.T) {
 	}
 	if _, errno, msg := r.do(uapi.CmdCtxAbort, func(ae *netlink.AttributeEncoder) { ae.Uint32(uapi.AttrCtx, id) }); errno != 0 {
 		t.Fatalf("abort: %v %s", errno, msg)
+	}
+	// Committing a context that never got its content.
+	id, errno, msg = r.create(sleeper, 3, 2)
+	if errno != 0 {
+		t.Fatalf("create: %v %s", errno, msg)
+	}
+	_, errno, msg = r.do(uapi.CmdCtxCommit, func(ae *netlink.AttributeEncoder) { ae.Uint32(uapi.AttrCtx, id) })
+	if errno != unix.EBUSY || !strings.Contains(msg, "0 of 2 members") {
+		t.Errorf("commit of an empty context = %v %q, want EBUSY saying what is missing", errno, msg)
 	}
 }
 
@@ -598,4 +620,99 @@ func TestAbortSparesOtherUsers(t *testing.T) {
 	if strings.Contains(got, "created") {
 		t.Errorf("a launcher the caller may not signal was accepted: %s", got)
 	}
+}
+
+// roleLoneLauncher is a launcher that leads its own session and attaches
+// itself (its main thread) as the only member: "pid N", then on "go CTX"
+// "attached" or the error. With CKPT_NL_EXTRA=1 it first starts a child
+// that is no member.
+func roleLoneLauncher() {
+	runtime.LockOSThread() // the main thread attaches: tid == pid
+	if _, err := unix.Setsid(); err != nil {
+		fmt.Println("error: setsid:", err)
+	}
+	if os.Getenv("CKPT_NL_EXTRA") == "1" {
+		extra := exec.Command("/proc/self/exe", "-test.run=^$")
+		extra.Env = append(os.Environ(), "CKPT_NL_ROLE=sleep", "CKPT_NL_EXTRA=")
+		if err := extra.Start(); err != nil {
+			fmt.Println("error:", err)
+		}
+	}
+	if unix.Gettid() != os.Getpid() {
+		fmt.Println("error: not on the main thread")
+	}
+	fmt.Printf("pid %d\n", os.Getpid())
+	in := bufio.NewScanner(os.Stdin)
+	in.Scan()
+	var id uint32
+	fmt.Sscanf(in.Text(), "go %d", &id)
+	c, err := kmod.Dial()
+	if err == nil {
+		err = c.Attach(id, 0)
+		c.Close()
+	}
+	if err != nil {
+		fmt.Println(err)
+	} else {
+		fmt.Println("attached")
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// TestCommitOnlyMembers: commit refuses a tree in which a task below
+// the launcher is no member (before, nothing checked it); the same tree
+// without that task commits, and stays.
+func TestCommitOnlyMembers(t *testing.T) {
+	needKmod(t)
+	for _, extra := range []bool{false, true} {
+		h := newHelperT(t, "lone-launcher", extra)
+		var pid int
+		if _, err := fmt.Sscanf(h.line(t), "pid %d", &pid); err != nil {
+			t.Fatal(err)
+		}
+		c, err := kmod.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.CreateContext(uapi.ModeSubtree, h.cmd.Process.Pid,
+			[]kmod.ContextPid{{Numbers: []int32{int32(pid)}, NS: []uint32{1}}},
+			[]kmod.Member{{Tag: 1, Tgid: 1, Pgid: 1, Sid: 1, Kind: uapi.KindTask, Parent: uapi.NoMember}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.send(t, "go %d", id)
+		if s := h.line(t); s != "attached" {
+			t.Fatalf("attach: %s", s)
+		}
+		err = c.CommitContext(id)
+		c.Close()
+		if !extra {
+			if err != nil {
+				t.Fatalf("commit of a tree of members only: %v", err)
+			}
+			if !procAlive(pid) {
+				t.Fatal("the committed tree was killed")
+			}
+			continue
+		}
+		var ke *kmod.Error
+		if !errors.As(err, &ke) || ke.Errno != syscall.EINVAL || !strings.Contains(ke.Message, "is not a member") {
+			t.Fatalf("commit with a task that is no member = %v, want EINVAL naming it", err)
+		}
+		t.Logf("kernel said: %s", ke.Message)
+	}
+}
+
+// newHelperT is startHelper for lone-launcher, with or without an extra
+// child.
+func newHelperT(t *testing.T, role string, extra bool) *helper {
+	t.Helper()
+	if extra {
+		t.Setenv("CKPT_NL_EXTRA", "1")
+	} else {
+		t.Setenv("CKPT_NL_EXTRA", "")
+	}
+	return startHelper(t, role, nil)
 }
