@@ -404,7 +404,7 @@ static bool ctx_capable(const struct sk_buff *skb, struct user_namespace *user_n
 	       netlink_ns_capable(skb, user_ns, CAP_SYS_ADMIN);
 }
 
-static int ctx_reply_id(struct ckpt_ctx *c, struct genl_info *info)
+static int ctx_reply_id(u32 id, struct genl_info *info)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -413,7 +413,7 @@ static int ctx_reply_id(struct ckpt_ctx *c, struct genl_info *info)
 	if (!msg)
 		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &ckpt_pids_family, 0, CKPT_PIDS_CMD_CTX_CREATE);
-	if (!hdr || nla_put_u32(msg, CKPT_PIDS_A_CTX, c->id)) {
+	if (!hdr || nla_put_u32(msg, CKPT_PIDS_A_CTX, id)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -428,6 +428,7 @@ int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info)
 	struct ckpt_ctx *c, *old;
 	struct pid *launcher;
 	int id, ret;
+	u32 old_id;
 
 	if (!a[CKPT_PIDS_A_MODE] || !a[CKPT_PIDS_A_LAUNCHER] || !a[CKPT_PIDS_A_NR_PIDS] ||
 	    !a[CKPT_PIDS_A_NR_TASKS]) {
@@ -486,9 +487,10 @@ int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&ckpt_ctx_lock);
 	old = ctx_of_port(c->net, c->portid);
 	if (old) {
+		old_id = old->id;
 		mutex_unlock(&ckpt_ctx_lock);
 		ckpt_set_msg(skb, info->extack,
-			     "this socket already owns restart context %u", old->id);
+			     "this socket already owns restart context %u", old_id);
 		ret = -EBUSY;
 		goto err_free;
 	}
@@ -503,15 +505,13 @@ int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info)
 	atomic_inc(&ckpt_nr_ctxs);
 	mutex_unlock(&ckpt_ctx_lock);
 
-	ret = ctx_reply_id(c, info);
-	if (ret)
-		goto err_unlink;
-	return 0;
+	/*
+	 * Published: another thread on this socket may commit or abort it
+	 * now, so c is not touched again. Should the reply fail, the context
+	 * stays the socket's and dies with it.
+	 */
+	return ctx_reply_id(id, info);
 
-err_unlink:
-	mutex_lock(&ckpt_ctx_lock);
-	ctx_unlink(c);
-	mutex_unlock(&ckpt_ctx_lock);
 err_free:
 	ctx_free(c);	/* drops the launcher */
 	return ret;

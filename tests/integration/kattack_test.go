@@ -49,6 +49,8 @@ func role() bool {
 		roleAgentChild()
 	case "statefuzz":
 		roleStateFuzz()
+	case "pidns-creator":
+		rolePidnsCreator()
 	case "lone-launcher":
 		roleLoneLauncher()
 	case "sleep":
@@ -715,4 +717,55 @@ func newHelperT(t *testing.T, role string, extra bool) *helper {
 		t.Setenv("CKPT_NL_EXTRA", "")
 	}
 	return startHelper(t, role, nil)
+}
+
+// rolePidnsCreator is root in a user namespace of its own but still in
+// the initial pid namespace (unshare -Ur, then unshare -p without
+// --fork): its child is pid 1 of a pid namespace its user namespace owns.
+// It restarts into that namespace: one line, "created and aborted" or the
+// error.
+func rolePidnsCreator() {
+	// Go probes clone(CLONE_PIDFD) with a child that exits at once, on
+	// its first fork: let that happen here, or the probe would be the
+	// new namespace's init, and its death the namespace's end.
+	probe := exec.Command("/proc/self/exe", "-test.run=^$")
+	probe.Env = append(os.Environ(), "CKPT_NL_ROLE=", "CKPT_NL_EXIT=1")
+	probe.Run()
+	res := make(chan string)
+	go func() {
+		runtime.LockOSThread() // this thread's children go to the new namespace; it dies with us
+		if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
+			res <- "unshare: " + err.Error()
+			return
+		}
+		child := exec.Command("/proc/self/exe", "-test.run=^$")
+		child.Env = append(os.Environ(), "CKPT_NL_ROLE=sleep")
+		if err := child.Start(); err != nil {
+			res <- "start: " + err.Error()
+			return
+		}
+		s := attackerContext(child.Process.Pid, true)
+		child.Process.Kill()
+		child.Wait()
+		res <- s
+	}()
+	fmt.Println(<-res)
+}
+
+// TestCreateInOwnPidNamespace: creating a context needs the capability
+// over the launcher's pid namespace, where the restart's pids go (clone3's
+// set_tid rule), not over the caller's own: root in a user namespace that
+// made a pid namespace for its children may restart into it (before,
+// EPERM: the caller's pid namespace is the initial one).
+func TestCreateInOwnPidNamespace(t *testing.T) {
+	needKmod(t)
+	h := startHelper(t, "pidns-creator", &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: attackerUID, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: attackerUID, Size: 1}},
+		Credential:  &syscall.Credential{Uid: 0, Gid: 0},
+	})
+	if s := h.line(t); s != "created and aborted" {
+		t.Fatalf("root in a user namespace, launcher in its own pid namespace: %s", s)
+	}
 }
