@@ -43,7 +43,7 @@ GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
 
 .PHONY: all deps module build generate check-generated lint checkpatch kbuild-check \
-	unit integration fuzz vmtest test demo bench reliability man install install-check \
+	unit integration fuzz vmtest matrix test demo bench reliability man install install-check \
 	dkms-check clean
 
 all: module build
@@ -159,6 +159,12 @@ vmtest: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
 	$(VM_DIR)/run -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) $(VM_CRIU) \
 		-bin $(BIN) $(addprefix -test ,$(wildcard $(VM_DIR)/tests/*.test)) \
 		-log $(VM_DIR)/log -timeout $(VM_TIMEOUT) -append "$(VM_APPEND)"
+
+# The module's VM tests on every other installed Debian kernel (headers in
+# /usr/src, image in /boot: apt-get install linux-headers-6.12-amd64), each
+# with the module built for it; not part of make test.
+matrix: deps $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
+	scripts/matrix.sh
 
 # --- the two commands ----------------------------------------------------------
 

@@ -95,9 +95,9 @@
  *	namespace down, that pid tags and namespace tags map one to one to
  *	struct pids and namespaces, that tasks sharing a tag share one struct
  *	pid (thread group, process group, session), and each member's
- *	parent. The tree is read under RCU, not atomically. A member that
- *	exited fails the commit with -ESRCH. Errors name the member and the
- *	tag.
+ *	parent, and that every task below the launcher is a member. The tree
+ *	is read under RCU, not atomically. A member that exited fails the
+ *	commit with -ESRCH. Errors name the member and the tag.
  * CKPT_PIDS_CMD_CTX_ABORT
  *	Request: CKPT_PIDS_A_CTX. Kills the restart.
  */
