@@ -367,9 +367,9 @@ static int snap_tag(struct snap *s, const struct sk_buff *skb,
 	unsigned int i, r;
 
 	s->hbits = ilog2(roundup_pow_of_two(8 * s->nr_tasks + 16));
-	s->hkeys = kvcalloc(1U << s->hbits, sizeof(*s->hkeys), GFP_KERNEL);
-	s->hvals = kvcalloc(1U << s->hbits, sizeof(*s->hvals), GFP_KERNEL);
-	s->objs = kvcalloc(4 * s->nr_tasks, sizeof(*s->objs), GFP_KERNEL);
+	s->hkeys = kvcalloc(1U << s->hbits, sizeof(*s->hkeys), GFP_KERNEL_ACCOUNT);
+	s->hvals = kvcalloc(1U << s->hbits, sizeof(*s->hvals), GFP_KERNEL_ACCOUNT);
+	s->objs = kvcalloc(4 * s->nr_tasks, sizeof(*s->objs), GFP_KERNEL_ACCOUNT);
 	if (!s->hkeys || !s->hvals || !s->objs)
 		return -ENOMEM;
 
@@ -495,7 +495,7 @@ int ckpt_pids_snapshot_start(struct netlink_callback *cb)
 #endif
 	struct snap *s;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return -ENOMEM;
 	if (attrs[CKPT_PIDS_A_ROOT_PID])
