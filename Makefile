@@ -42,8 +42,8 @@ VM_CRIU   = -elf $(CRIU) $(VM_CRIU_KMODS)
 GO_SOURCES := $(shell find go tests -name '*.go' 2>/dev/null) go.mod go.sum
 KMOD_SOURCES := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) Kbuild
 
-.PHONY: all deps module build generate check-generated lint checkpatch \
-	unit integration fuzz vmtest test demo bench reliability man install install-check \
+.PHONY: all deps module build generate check-generated lint checkpatch kbuild-check \
+	unit integration fuzz vmtest matrix test demo bench reliability man install install-check \
 	dkms-check clean
 
 all: module build
@@ -61,6 +61,12 @@ module: $(MODULE)
 checkpatch:
 	@scripts/checkpatch.sh kmod/*.c kmod/*.h kmod/uapi/*.h
 
+# The module against every kernel-headers tree in /usr/src (6.1 for the VM;
+# 6.12 after apt-get install linux-headers-6.12-amd64), exported symbols
+# only: no kallsyms, no kprobes.
+kbuild-check:
+	@scripts/kbuild-check.sh
+
 # --- Go ------------------------------------------------------------------------
 
 $(BIN): $(GO_SOURCES)
@@ -77,7 +83,7 @@ generate:
 check-generated:
 	@scripts/check-generated.sh
 
-lint: check-generated checkpatch install-check dkms-check
+lint: check-generated checkpatch kbuild-check install-check dkms-check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l go tests)" || { gofmt -l go tests; echo "gofmt: files above need formatting"; exit 1; }
 
@@ -153,6 +159,12 @@ vmtest: deps $(MODULE) $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
 	$(VM_DIR)/run -kernel $(VM_IMAGE) -init $(VM_DIR)/init -module $(MODULE) $(VM_CRIU) \
 		-bin $(BIN) $(addprefix -test ,$(wildcard $(VM_DIR)/tests/*.test)) \
 		-log $(VM_DIR)/log -timeout $(VM_TIMEOUT) -append "$(VM_APPEND)"
+
+# The module's VM tests on every other installed Debian kernel (headers in
+# /usr/src, image in /boot: apt-get install linux-headers-6.12-amd64), each
+# with the module built for it; not part of make test.
+matrix: deps $(BIN) $(VM_DIR)/init $(VM_DIR)/run vm-tests
+	scripts/matrix.sh
 
 # --- the two commands ----------------------------------------------------------
 

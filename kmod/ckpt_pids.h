@@ -15,11 +15,6 @@
 
 extern struct genl_family ckpt_pids_family;
 
-/* ksyms.c */
-extern rwlock_t *ckpt_tasklist_lock;
-int ckpt_ksyms_init(void);
-bool ckpt_ptrace_may_access(struct task_struct *task, unsigned int mode);
-
 /* snapshot.c */
 extern const struct nla_policy ckpt_pids_snapshot_policy[CKPT_PIDS_A_MODE + 1];
 int ckpt_pids_snapshot_start(struct netlink_callback *cb);
@@ -27,7 +22,10 @@ int ckpt_pids_snapshot_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
 int ckpt_pids_snapshot_done(struct netlink_callback *cb);
 
 /* restart.c */
-extern const struct nla_policy ckpt_pids_ctx_policy[CKPT_PIDS_A_MAX + 1];
+extern const struct nla_policy ckpt_pids_ctx_create_policy[CKPT_PIDS_A_MAX + 1];
+extern const struct nla_policy ckpt_pids_ctx_add_policy[CKPT_PIDS_A_MAX + 1];
+extern const struct nla_policy ckpt_pids_ctx_attach_policy[CKPT_PIDS_A_MAX + 1];
+extern const struct nla_policy ckpt_pids_ctx_id_policy[CKPT_PIDS_A_MAX + 1];
 int ckpt_pids_ctx_create(struct sk_buff *skb, struct genl_info *info);
 int ckpt_pids_ctx_add(struct sk_buff *skb, struct genl_info *info);
 int ckpt_pids_ctx_attach(struct sk_buff *skb, struct genl_info *info);

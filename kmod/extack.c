@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Formatted extended-ack messages. This kernel's netlink_ext_ack carries
- * only a pointer to a message that must outlive the handler, so each
- * socket that gets an error has one buffer, kept until the socket is
- * released (NETLINK_URELEASE). Messages name the task and tag at fault.
+ * Formatted extended-ack messages. Kernels from 6.2 format them into the
+ * extack itself (NL_SET_ERR_MSG_FMT, _msg_buf, 80 bytes): there the
+ * module uses that. Older ones carry only a pointer to a message that
+ * must outlive the handler, so each socket that gets an error has one
+ * buffer, kept until the socket is released (NETLINK_URELEASE), and the
+ * release path costs one atomic read while no socket holds a buffer.
+ * Messages name the task and tag at fault. ckpt_set_msg may sleep: call
+ * it outside RCU and spinlocks.
  */
 
 #include <linux/hashtable.h>
@@ -13,6 +17,31 @@
 #include <net/sock.h>
 
 #include "ckpt_pids.h"
+
+#ifdef NL_SET_ERR_MSG_FMT
+
+void ckpt_set_msg(const struct sk_buff *skb, struct netlink_ext_ack *extack,
+		  const char *fmt, ...)
+{
+	va_list args;
+
+	if (!extack)
+		return;
+	va_start(args, fmt);
+	vsnprintf(extack->_msg_buf, sizeof(extack->_msg_buf), fmt, args);
+	va_end(args);
+	extack->_msg = extack->_msg_buf;
+}
+
+void ckpt_msg_release(struct net *net, u32 portid)
+{
+}
+
+void ckpt_msg_release_all(void)
+{
+}
+
+#else
 
 #define CKPT_MSG_LEN 160
 
@@ -25,6 +54,7 @@ struct ckpt_msgbuf {
 
 static DEFINE_SPINLOCK(ckpt_msg_lock);
 static DEFINE_HASHTABLE(ckpt_msgs, 6);
+static atomic_t ckpt_nr_msgs = ATOMIC_INIT(0);
 
 static struct ckpt_msgbuf *ckpt_msg_find(struct net *net, u32 portid)
 {
@@ -46,7 +76,8 @@ void ckpt_set_msg(const struct sk_buff *skb, struct netlink_ext_ack *extack,
 
 	if (!extack)
 		return;
-	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
+	might_sleep();
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
 
 	spin_lock(&ckpt_msg_lock);
 	b = ckpt_msg_find(net, portid);
@@ -56,6 +87,7 @@ void ckpt_set_msg(const struct sk_buff *skb, struct netlink_ext_ack *extack,
 		b->net = net;
 		b->portid = portid;
 		hash_add(ckpt_msgs, &b->node, portid);
+		atomic_inc(&ckpt_nr_msgs);
 	}
 	if (b) {
 		va_start(args, fmt);
@@ -73,10 +105,14 @@ void ckpt_msg_release(struct net *net, u32 portid)
 {
 	struct ckpt_msgbuf *b;
 
+	if (!atomic_read(&ckpt_nr_msgs))
+		return;
 	spin_lock(&ckpt_msg_lock);
 	b = ckpt_msg_find(net, portid);
-	if (b)
+	if (b) {
 		hash_del(&b->node);
+		atomic_dec(&ckpt_nr_msgs);
+	}
 	spin_unlock(&ckpt_msg_lock);
 	kfree(b);
 }
@@ -90,7 +126,10 @@ void ckpt_msg_release_all(void)
 	spin_lock(&ckpt_msg_lock);
 	hash_for_each_safe(ckpt_msgs, bkt, tmp, b, node) {
 		hash_del(&b->node);
+		atomic_dec(&ckpt_nr_msgs);
 		kfree(b);
 	}
 	spin_unlock(&ckpt_msg_lock);
 }
+
+#endif /* NL_SET_ERR_MSG_FMT */

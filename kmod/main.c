@@ -63,33 +63,33 @@ static const struct genl_ops ckpt_pids_ops[] = {
 	{
 		.cmd = CKPT_PIDS_CMD_CTX_CREATE,
 		.doit = ckpt_pids_ctx_create,
-		.policy = ckpt_pids_ctx_policy,
-		.maxattr = CKPT_PIDS_A_MAX,
+		.policy = ckpt_pids_ctx_create_policy,
+		.maxattr = ARRAY_SIZE(ckpt_pids_ctx_create_policy) - 1,
 	},
 	{
 		.cmd = CKPT_PIDS_CMD_CTX_ADD,
 		.doit = ckpt_pids_ctx_add,
-		.policy = ckpt_pids_ctx_policy,
-		.maxattr = CKPT_PIDS_A_MAX,
+		.policy = ckpt_pids_ctx_add_policy,
+		.maxattr = ARRAY_SIZE(ckpt_pids_ctx_add_policy) - 1,
 	},
 	{
 		/* Unprivileged: the member must descend from the launcher. */
 		.cmd = CKPT_PIDS_CMD_CTX_ATTACH,
 		.doit = ckpt_pids_ctx_attach,
-		.policy = ckpt_pids_ctx_policy,
-		.maxattr = CKPT_PIDS_A_MAX,
+		.policy = ckpt_pids_ctx_attach_policy,
+		.maxattr = ARRAY_SIZE(ckpt_pids_ctx_attach_policy) - 1,
 	},
 	{
 		.cmd = CKPT_PIDS_CMD_CTX_COMMIT,
 		.doit = ckpt_pids_ctx_commit,
-		.policy = ckpt_pids_ctx_policy,
-		.maxattr = CKPT_PIDS_A_MAX,
+		.policy = ckpt_pids_ctx_id_policy,
+		.maxattr = ARRAY_SIZE(ckpt_pids_ctx_id_policy) - 1,
 	},
 	{
 		.cmd = CKPT_PIDS_CMD_CTX_ABORT,
 		.doit = ckpt_pids_ctx_abort,
-		.policy = ckpt_pids_ctx_policy,
-		.maxattr = CKPT_PIDS_A_MAX,
+		.policy = ckpt_pids_ctx_id_policy,
+		.maxattr = ARRAY_SIZE(ckpt_pids_ctx_id_policy) - 1,
 	},
 };
 
@@ -125,9 +125,6 @@ static int __init ckpt_pids_init(void)
 {
 	int ret;
 
-	ret = ckpt_ksyms_init();
-	if (ret)
-		return ret;
 	ret = netlink_register_notifier(&ckpt_pids_netlink_notifier);
 	if (ret)
 		return ret;

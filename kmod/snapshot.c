@@ -3,17 +3,27 @@
  * CKPT_PIDS_CMD_SNAPSHOT: a resumable dump of the pid objects and task
  * records of the tree under a root task (see uapi/ckpt_pids.h).
  *
- * The dump's first message reads the whole tree under the tasklist lock,
- * taking a reference on every task and struct pid it records, so the copy
- * is atomic: fork, exit, setsid and setpgid all write-lock tasklist_lock.
+ * The dump's first message reads the whole tree, taking a reference on
+ * every task and struct pid it records. The kernel exports no lock that
+ * fork, exit, setsid and setpgid take (tasklist_lock is not exported), so
+ * the read is lock-free: a scan of the root's pid namespace under RCU, as
+ * /proc does, recognising the tree by parent chains. A second scan then
+ * checks that nothing of the tree changed (the same tasks, each with the
+ * same pid, thread group, process group, session, parent and state); on a
+ * difference the read starts again, and after SNAP_MAX_READS differing
+ * pairs the dump fails with -EBUSY. What this proves is in
+ * docs/SECURITY.md: two reads agree; a change undone between them (a
+ * child forked and reaped, a setpgid and its reverse) is not seen.
+ *
  * Pid objects are deduplicated by identity (the struct pid pointer) and
  * tagged 1, 2, 3... in the order found, as in linux-cr. Permission and
- * container checks run after the lock is dropped; dumpit then streams the
- * copy, as many records per message as fit, resuming at its cursor.
+ * container checks run after the reads; dumpit then streams the copy, as
+ * many records per message as fit, resuming at its cursor.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cred.h>
 #include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
@@ -21,7 +31,9 @@
 #include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/coredump.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/string.h>
 
 #include "ckpt_pids.h"
@@ -29,6 +41,8 @@
 /* How many times start grows its task array before giving up. */
 #define SNAP_MAX_ATTEMPTS	6
 #define SNAP_FIRST_CAP		1024
+/* How many reads may differ from the read after them before -EBUSY. */
+#define SNAP_MAX_READS		8
 
 enum { SNAP_PID, SNAP_TGID, SNAP_PGRP, SNAP_SESSION, SNAP_PPID, SNAP_NR_REFS };
 
@@ -38,6 +52,7 @@ static const char * const snap_ref_names[SNAP_NR_REFS] = {
 
 struct snap_task {
 	struct task_struct *task;
+	bool leader;			/* thread-group leader */
 	struct pid *pids[SNAP_NR_REFS];
 	u32 tags[SNAP_NR_REFS];
 	u32 state;
@@ -103,64 +118,221 @@ static void snap_free(struct snap *s)
 	kfree(s);
 }
 
-/* Record t; past the array's end, only count it. Under tasklist_lock. */
-static void snap_add(struct snap *s, struct task_struct *t)
+static u32 snap_state(struct task_struct *t)
+{
+	if (t->exit_state & EXIT_ZOMBIE)
+		return CKPT_PIDS_STATE_ZOMBIE;
+	if (task_is_stopped(t))
+		return CKPT_PIDS_STATE_STOPPED;
+	return CKPT_PIDS_STATE_ALIVE;
+}
+
+/* t's pid, tgid, process group, session and parent. RCU held. */
+static bool snap_refs(struct task_struct *t, struct pid **refs)
+{
+	struct task_struct *parent = rcu_dereference(t->real_parent);
+	unsigned int r;
+
+	refs[SNAP_PID] = task_pid(t);
+	refs[SNAP_TGID] = task_tgid(t);
+	refs[SNAP_PGRP] = task_pgrp(t);
+	refs[SNAP_SESSION] = task_session(t);
+	refs[SNAP_PPID] = task_tgid(parent);
+	for (r = 0; r < SNAP_NR_REFS; r++)
+		if (!refs[r])
+			return false;	/* being released */
+	return true;
+}
+
+/* Is t in root's thread group or below it? RCU held. */
+static bool snap_below(struct task_struct *t, struct task_struct *root)
+{
+	struct task_struct *p = t, *parent;
+
+	for (;;) {
+		if (same_thread_group(p, root))
+			return true;
+		parent = rcu_dereference(p->real_parent);
+		if (p->pid == 0 || parent == p)
+			return false;
+		p = parent;
+	}
+}
+
+/* Record t; past the array's end, only count it. RCU held. */
+static int snap_add(struct snap *s, struct task_struct *t, struct pid **refs)
 {
 	struct snap_task *st;
+	unsigned int r;
 
-	if (t->exit_state & EXIT_DEAD)
-		return;		/* being released: gone */
 	if (s->nr_tasks++ >= s->cap)
-		return;
+		return 0;
 	st = &s->tasks[s->nr_tasks - 1];
 	get_task_struct(t);
 	st->task = t;
-	st->pids[SNAP_PID] = get_pid(task_pid(t));
-	st->pids[SNAP_TGID] = get_pid(task_tgid(t));
-	st->pids[SNAP_PGRP] = get_pid(task_pgrp(t));
-	st->pids[SNAP_SESSION] = get_pid(task_session(t));
-	st->pids[SNAP_PPID] = get_pid(task_tgid(rcu_dereference(t->real_parent)));
-	if (t->exit_state & EXIT_ZOMBIE)
-		st->state = CKPT_PIDS_STATE_ZOMBIE;
-	else if (task_is_stopped(t))
-		st->state = CKPT_PIDS_STATE_STOPPED;
-	else
-		st->state = CKPT_PIDS_STATE_ALIVE;
+	st->leader = thread_group_leader(t);
+	for (r = 0; r < SNAP_NR_REFS; r++)
+		st->pids[r] = get_pid(refs[r]);
+	st->state = snap_state(t);
 	st->exit_code = t->exit_code;
 	st->nr = task_pid_nr_ns(t, s->caller_ns);
 	strscpy_pad(st->comm, t->comm, sizeof(st->comm));
+	return 0;
 }
 
-static void snap_add_group(struct snap *s, struct task_struct *leader)
+/* Does the recorded st still describe t? RCU held. */
+static bool snap_same(struct snap_task *st, struct task_struct *t, struct pid **refs)
 {
-	struct task_struct *t;
+	unsigned int r;
 
-	snap_add(s, leader);
-	for_each_thread(leader, t)
-		if (t != leader)
-			snap_add(s, t);
+	if (st->task != t || st->state != snap_state(t))
+		return false;
+	for (r = 0; r < SNAP_NR_REFS; r++)
+		if (st->pids[r] != refs[r])
+			return false;
+	return true;
 }
 
 /*
- * snap_collect records the root's thread group and, breadth first, every
- * descendant's: the task array is its own queue. It returns -ENOSPC when
- * the array was too small; s->nr_tasks then says how much was seen.
+ * One scan of the root's pid namespace, in pid order: every task of the
+ * tree (the root's thread group and its descendants' , threads included)
+ * has a pid there. With check false it records the tree; with check true
+ * it compares the tree with the record and returns -EAGAIN on a
+ * difference. -ENOSPC: the array was too small (s->nr_tasks says how
+ * much was seen).
  */
-static int snap_collect(struct snap *s, struct task_struct *root)
+static int snap_scan(struct snap *s, struct task_struct *root, bool check)
 {
-	struct task_struct *child;
-	unsigned int i;
+	struct pid *refs[SNAP_NR_REFS];
+	unsigned int n = 0;
+	struct task_struct *t;
+	struct pid *pid;
+	int nr = 1, ret = 0;
 
-	read_lock(ckpt_tasklist_lock);
+	if (!check)
+		s->nr_tasks = 0;
 	rcu_read_lock();
-	s->nr_tasks = 0;
-	snap_add_group(s, root);
-	for (i = 0; i < s->nr_tasks && i < s->cap; i++)
-		list_for_each_entry(child, &s->tasks[i].task->children, sibling)
-			snap_add_group(s, child);
+	while ((pid = find_ge_pid(nr, s->root_ns))) {
+		nr = pid_nr_ns(pid, s->root_ns) + 1;
+		t = pid_task(pid, PIDTYPE_PID);
+		if (!t || (t->exit_state & EXIT_DEAD) || !snap_below(t, root))
+			continue;
+		if (!snap_refs(t, refs)) {
+			ret = -EAGAIN;
+			break;
+		}
+		if (!check) {
+			snap_add(s, t, refs);
+			continue;
+		}
+		if (n >= s->nr_tasks || !snap_same(&s->tasks[n], t, refs)) {
+			ret = -EAGAIN;
+			break;
+		}
+		n++;
+	}
 	rcu_read_unlock();
-	read_unlock(ckpt_tasklist_lock);
-	return s->nr_tasks > s->cap ? -ENOSPC : 0;
+	if (!ret && check && n != s->nr_tasks)
+		ret = -EAGAIN;
+	if (!ret && !check && s->nr_tasks > s->cap)
+		ret = -ENOSPC;
+	return ret;
+}
+
+/* A task's place in a sort: by a pid pointer, then by scan order. */
+struct snap_key {
+	unsigned long key;
+	unsigned int idx;
+};
+
+static int snap_cmp(const void *a, const void *b)
+{
+	const struct snap_key *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The first of keys[0..n) whose key is p, or n. */
+static unsigned int snap_lower(struct snap_key *keys, unsigned int n, struct pid *p)
+{
+	unsigned int lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (keys[mid].key < (unsigned long)p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Put the record in the order the dump promises: the root's thread group
+ * first, then breadth first, each process's leader before its threads,
+ * children in pid order.
+ */
+static int snap_order(struct snap *s, struct task_struct *root)
+{
+	unsigned int *out, nk = 0, nt = 0, no = 0, head, i, r;
+	struct snap_key *kids, *threads;
+	struct snap_task *sorted;
+	int ret = -ENOMEM;
+
+	kids = kvmalloc_array(s->nr_tasks, sizeof(*kids), GFP_KERNEL_ACCOUNT);
+	threads = kvmalloc_array(s->nr_tasks, sizeof(*threads), GFP_KERNEL_ACCOUNT);
+	out = kvmalloc_array(s->nr_tasks, sizeof(*out), GFP_KERNEL_ACCOUNT);
+	sorted = kvmalloc_array(s->nr_tasks, sizeof(*sorted), GFP_KERNEL_ACCOUNT);
+	if (!kids || !threads || !out || !sorted)
+		goto out_free;
+	for (i = 0; i < s->nr_tasks; i++) {
+		struct snap_task *st = &s->tasks[i];
+
+		if (!st->leader) {
+			threads[nt].key = (unsigned long)st->pids[SNAP_TGID];
+			threads[nt++].idx = i;
+		} else if (same_thread_group(st->task, root)) {
+			out[no++] = i;		/* the root: first */
+		} else {
+			kids[nk].key = (unsigned long)st->pids[SNAP_PPID];
+			kids[nk++].idx = i;
+		}
+	}
+	ret = -EAGAIN;
+	if (no != 1)
+		goto out_free;
+	sort(kids, nk, sizeof(*kids), snap_cmp, NULL);
+	sort(threads, nt, sizeof(*threads), snap_cmp, NULL);
+
+	/* out[] is the queue: for each leader, its threads, then its children. */
+	for (head = 0; head < no; head++) {
+		struct snap_task *st = &s->tasks[out[head]];
+		struct pid *tgid = st->pids[SNAP_TGID];
+
+		if (!st->leader)
+			continue;
+		for (r = snap_lower(threads, nt, tgid);
+		     r < nt && threads[r].key == (unsigned long)tgid; r++)
+			out[no++] = threads[r].idx;
+		for (r = snap_lower(kids, nk, tgid);
+		     r < nk && kids[r].key == (unsigned long)tgid; r++)
+			out[no++] = kids[r].idx;
+	}
+	if (no != s->nr_tasks)
+		goto out_free;	/* a thread without its leader: retry */
+	for (i = 0; i < no; i++)
+		sorted[i] = s->tasks[out[i]];
+	memcpy(s->tasks, sorted, no * sizeof(*sorted));
+	ret = 0;
+out_free:
+	kvfree(kids);
+	kvfree(threads);
+	kvfree(out);
+	kvfree(sorted);
+	return ret;
 }
 
 static u32 *snap_slot(struct snap *s, struct pid *p)
@@ -195,9 +367,9 @@ static int snap_tag(struct snap *s, const struct sk_buff *skb,
 	unsigned int i, r;
 
 	s->hbits = ilog2(roundup_pow_of_two(8 * s->nr_tasks + 16));
-	s->hkeys = kvcalloc(1U << s->hbits, sizeof(*s->hkeys), GFP_KERNEL);
-	s->hvals = kvcalloc(1U << s->hbits, sizeof(*s->hvals), GFP_KERNEL);
-	s->objs = kvcalloc(4 * s->nr_tasks, sizeof(*s->objs), GFP_KERNEL);
+	s->hkeys = kvcalloc(1U << s->hbits, sizeof(*s->hkeys), GFP_KERNEL_ACCOUNT);
+	s->hvals = kvcalloc(1U << s->hbits, sizeof(*s->hvals), GFP_KERNEL_ACCOUNT);
+	s->objs = kvcalloc(4 * s->nr_tasks, sizeof(*s->objs), GFP_KERNEL_ACCOUNT);
 	if (!s->hkeys || !s->hvals || !s->objs)
 		return -ENOMEM;
 
@@ -236,6 +408,42 @@ static int snap_tag(struct snap *s, const struct sk_buff *skb,
 	return 0;
 }
 
+/*
+ * May the caller read t, as PTRACE_MODE_READ_REALCREDS would allow?
+ * ptrace_may_access is not exported, so this is its rule rebuilt from
+ * exported pieces: the caller's real uid and gid equal the target's real,
+ * effective and saved ones, or the caller has CAP_SYS_PTRACE in the
+ * target's user namespace; and a target whose mm is not dumpable (setuid,
+ * prctl(PR_SET_DUMPABLE, 0)) needs CAP_SYS_PTRACE in the mm's user
+ * namespace. The LSM hook (security_ptrace_access_check) is not exported:
+ * Yama, SELinux and AppArmor ptrace rules are not consulted, which is why
+ * a snapshot also needs CAP_CHECKPOINT_RESTORE (docs/SECURITY.md).
+ */
+static bool snap_may_read(struct task_struct *t)
+{
+	const struct cred *cred = current_cred(), *tcred;
+	struct mm_struct *mm;
+	bool ok;
+
+	if (same_thread_group(t, current))
+		return true;
+	rcu_read_lock();
+	tcred = __task_cred(t);
+	ok = (uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+	      uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+	      gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid)) ||
+	     ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	rcu_read_unlock();
+	if (!ok)
+		return false;
+	task_lock(t);
+	mm = t->mm;
+	if (mm && get_dumpable(mm) != SUID_DUMP_USER)
+		ok = ns_capable(mm->user_ns, CAP_SYS_PTRACE);
+	task_unlock(t);
+	return ok;
+}
+
 static int snap_check(struct snap *s, const struct sk_buff *skb,
 		      struct netlink_ext_ack *extack)
 {
@@ -244,7 +452,7 @@ static int snap_check(struct snap *s, const struct sk_buff *skb,
 	for (i = 0; i < s->nr_tasks; i++) {
 		struct snap_task *st = &s->tasks[i];
 
-		if (!ckpt_ptrace_may_access(st->task, PTRACE_MODE_READ_REALCREDS)) {
+		if (!snap_may_read(st->task)) {
 			ckpt_set_msg(skb, extack,
 				     "task %d (%s): no permission to read it (ptrace)",
 				     st->nr, st->comm);
@@ -279,11 +487,15 @@ bool ckpt_pids_capable(const struct sk_buff *skb, struct pid_namespace *ns)
  */
 int ckpt_pids_snapshot_start(struct netlink_callback *cb)
 {
-	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
-	struct nlattr **attrs = info->attrs;
+	/* Newer kernels keep the attributes in genl_info (see Kbuild). */
+#ifdef CKPT_HAVE_GENL_INFO_DUMP
+	struct nlattr **attrs = genl_info_dump(cb)->attrs;
+#else
+	struct nlattr **attrs = genl_dumpit_info(cb)->attrs;
+#endif
 	struct snap *s;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return -ENOMEM;
 	if (attrs[CKPT_PIDS_A_ROOT_PID])
@@ -301,7 +513,8 @@ static int snap_take(struct snap *s, const struct sk_buff *skb,
 {
 	struct task_struct *root;
 	pid_t nr = s->root_nr;
-	int attempt, ret;
+	unsigned int attempt, reads;
+	int ret;
 
 	if (!nr) {
 		NL_SET_ERR_ATTR_MISS(extack, NULL, CKPT_PIDS_A_ROOT_PID);
@@ -347,25 +560,46 @@ static int snap_take(struct snap *s, const struct sk_buff *skb,
 	}
 
 	s->cap = SNAP_FIRST_CAP;
-	for (attempt = 0;; attempt++) {
-		s->tasks = kvcalloc(s->cap, sizeof(*s->tasks), GFP_KERNEL);
+	for (attempt = 0, reads = 0;;) {
 		if (!s->tasks) {
-			ret = -ENOMEM;
-			goto out_put_root;
+			s->tasks = kvcalloc(s->cap, sizeof(*s->tasks),
+					    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+			if (!s->tasks) {
+				ret = -ENOMEM;
+				goto out_put_root;
+			}
 		}
-		ret = snap_collect(s, root);
-		if (ret != -ENOSPC)
+		ret = snap_scan(s, root, false);
+		if (ret == -ENOSPC) {
+			snap_put_tasks(s);
+			kvfree(s->tasks);
+			s->tasks = NULL;
+			if (++attempt > SNAP_MAX_ATTEMPTS) {
+				ckpt_set_msg(skb, extack, "the tree kept growing past %u tasks",
+					     s->cap);
+				ret = -EAGAIN;
+				goto out_put_root;
+			}
+			s->cap = s->cap * 4;
+			continue;
+		}
+		if (!ret)
+			ret = snap_scan(s, root, true);
+		if (!ret)
+			ret = snap_order(s, root);
+		if (ret != -EAGAIN)
 			break;
 		snap_put_tasks(s);
-		kvfree(s->tasks);
-		s->tasks = NULL;
-		if (attempt == SNAP_MAX_ATTEMPTS) {
-			ckpt_set_msg(skb, extack, "the tree kept growing past %u tasks", s->cap);
-			ret = -EAGAIN;
+		if (++reads == SNAP_MAX_READS) {
+			ckpt_set_msg(skb, extack,
+				     "the tree under %d kept changing: %u reads differed",
+				     nr, reads);
+			ret = -EBUSY;
 			goto out_put_root;
 		}
-		s->cap = s->cap * 4;
 	}
+	if (ret)
+		goto out_put_root;
 	if (!s->nr_tasks) {
 		ckpt_set_msg(skb, extack, "process %d exited", nr);
 		ret = -ESRCH;

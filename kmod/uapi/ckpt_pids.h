@@ -22,18 +22,20 @@
  *
  * CKPT_PIDS_CMD_SNAPSHOT (dump; CKPT_PIDS_F_SNAPSHOT)
  *	Snapshots the tree under a root task: the root and its descendants by
- *	parentage, every thread included. The whole tree is read at once
- *	under the tasklist lock before the first message, so it is never
- *	torn; the dump then streams that copy. Errors, with their
- *	extended-ack message, come back in the dump's NLMSG_DONE.
+ *	parentage, every thread included. Before the first message the tree
+ *	is read twice, lock-free, and kept only when both reads agree (a
+ *	change undone between them is not seen); after 8 differing pairs the
+ *	dump fails with -EBUSY. The dump then streams that copy. Errors, with
+ *	their extended-ack message, come back in the dump's NLMSG_DONE.
  *	Request: CKPT_PIDS_A_ROOT_PID	u32, the root's pid in the caller's
  *					pid namespace; a process, not a thread
  *		 CKPT_PIDS_A_MODE	u32, CKPT_PIDS_MODE_*
  *	Needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the user namespace
- *	that owns the root's pid namespace, and PTRACE_MODE_READ access to
- *	every task of the tree. In container mode the root must be pid 1 of
- *	its namespace and every pid a task refers to must be in it, else
- *	-EBUSY names the task.
+ *	that owns the root's pid namespace, and read access to every task of
+ *	the tree (PTRACE_MODE_READ_REALCREDS's uid, gid, capability and
+ *	dumpable rules; LSM ptrace policies are not consulted). In container
+ *	mode the root must be pid 1 of its namespace and every pid a task
+ *	refers to must be in it, else -EBUSY names the task.
  *	Reply: the first message carries CKPT_PIDS_A_NR_PIDS,
  *	CKPT_PIDS_A_NR_VPIDS and CKPT_PIDS_A_NR_TASKS (u32 each); then come
  *	CKPT_PIDS_A_PID nests, one per pid object in tag order, and
@@ -60,17 +62,20 @@
  * the restart creates (restored tasks, ghosts, placeholders, an init the
  * restarter provides). Each member task attaches itself; commit validates
  * the whole tree in the kernel. A context belongs to the socket that
- * created it: closing that socket before commit, an abort, or a failed
- * commit kills every member and every descendant of the launcher. After
- * a successful commit the context is gone and the tree is the user's.
+ * created it (one per socket): closing that socket before commit, an
+ * abort, or a failed commit kills every member and every descendant of
+ * the launcher that the creator could kill(2) itself. After a successful
+ * commit the context is gone and the tree is the user's.
  *
  * CKPT_PIDS_CMD_CTX_CREATE
  *	Request: CKPT_PIDS_A_MODE, CKPT_PIDS_A_LAUNCHER (u32, the pid, in the
  *		 caller's namespace, of the process whose descendants are the
- *		 restart: a child of the caller), CKPT_PIDS_A_NR_PIDS,
- *		 CKPT_PIDS_A_NR_TASKS (members).
- *	Needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the caller's pid
- *	namespace. Reply: CKPT_PIDS_A_CTX (u32, the context id).
+ *		 restart: a child of the caller it may signal),
+ *		 CKPT_PIDS_A_NR_PIDS, CKPT_PIDS_A_NR_TASKS (members; each at
+ *		 most the max_members module parameter, else -E2BIG).
+ *	Needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the user namespace
+ *	owning the launcher's pid namespace. -EBUSY if the socket already
+ *	owns a context. Reply: CKPT_PIDS_A_CTX (u32, the context id).
  * CKPT_PIDS_CMD_CTX_ADD
  *	Request: CKPT_PIDS_A_CTX, then CKPT_PIDS_A_PID nests (tag, numbers,
  *	and in CKPT_PIDS_PID_A_NS the namespace *tags* of each level) and
@@ -78,17 +83,21 @@
  *	_TGID, _PGID, _SID tags (0 when not checked), CKPT_PIDS_TASK_A_KIND
  *	(CKPT_PIDS_KIND_*) and CKPT_PIDS_TASK_A_PARENT (u32, the member index
  *	of the task's parent at commit, or CKPT_PIDS_NO_MEMBER). Several
- *	messages may add to one context until it has them all.
+ *	messages may add to one context until it has them all. Pid numbers
+ *	must be 1..PID_MAX_LIMIT and namespace tags 1..nr_pids * 32, else
+ *	-ERANGE naming the tag and the level.
  * CKPT_PIDS_CMD_CTX_ATTACH
  *	Request: CKPT_PIDS_A_CTX, CKPT_PIDS_A_MEMBER (u32). Sent by the member
- *	task itself, which must descend from the context's launcher.
+ *	task itself, which must be the context's launcher or descend from it.
  * CKPT_PIDS_CMD_CTX_COMMIT
  *	Request: CKPT_PIDS_A_CTX. With every member attached, checks every
  *	member's pid numbers at every level from the restart root's pid
- *	namespace down, that namespace tags map one to one to namespaces,
- *	that tasks sharing a tag share one struct pid (thread group, process
- *	group, session), and each member's parent. Errors name the member
- *	and the tag.
+ *	namespace down, that pid tags and namespace tags map one to one to
+ *	struct pids and namespaces, that tasks sharing a tag share one struct
+ *	pid (thread group, process group, session), and each member's
+ *	parent, and that every task below the launcher is a member. The tree
+ *	is read under RCU, not atomically. A member that exited fails the
+ *	commit with -ESRCH. Errors name the member and the tag.
  * CKPT_PIDS_CMD_CTX_ABORT
  *	Request: CKPT_PIDS_A_CTX. Kills the restart.
  */

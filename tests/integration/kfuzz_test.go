@@ -19,9 +19,10 @@ import (
 // several sockets at once: every command, wrong types, missing and extra
 // attributes, huge counts, stale context ids. The guest runs with
 // panic_on_warn, so an oops or WARN ends the run; afterwards the module
-// must still answer, and the VM harness unloads it (no leaked
-// references). CKPT_NL_KFUZZ sets the number of messages (default 5,000;
-// 100,000 in make reliability).
+// must still answer, no restart context may be left once the sockets are
+// closed, and the VM harness unloads it (no leaked references).
+// CKPT_NL_KFUZZ sets the number of messages (default 5,000; 100,000 in
+// make reliability).
 func TestKernelFuzz(t *testing.T) {
 	needKmod(t)
 	total := 5000
@@ -35,6 +36,7 @@ func TestKernelFuzz(t *testing.T) {
 	fam := probe.FamilyID()
 	probe.Close()
 	sleeper := startSleeper(t)
+	before := liveContexts(t)
 
 	const workers = 4
 	var wg sync.WaitGroup
@@ -73,6 +75,15 @@ func TestKernelFuzz(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d messages from %d sockets in %v, %d refused", sent, workers, time.Since(start), errs)
+	// Every socket is closed: nothing of theirs may be left.
+	n := liveContexts(t)
+	for i := 0; i < 100 && n != before; i++ {
+		time.Sleep(20 * time.Millisecond)
+		n = liveContexts(t)
+	}
+	if n != before {
+		t.Errorf("%d restart contexts left behind by closed sockets (%d before)", n-before, before)
+	}
 	// Still sane.
 	c, err := kmod.Dial()
 	if err != nil {

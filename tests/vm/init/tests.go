@@ -28,6 +28,11 @@ func runTests(out io.Writer) int {
 	bins, _ := filepath.Glob("/tests/*.test")
 	sort.Strings(bins)
 	w := ktap.NewWriter(out, len(bins)+3)
+	// Which kernel: its release (the config flavour, -amd64 or -rt-amd64)
+	// and its build line (the preemption model).
+	if v, err := os.ReadFile("/proc/version"); err == nil {
+		w.Diag("kernel: " + strings.TrimSpace(string(v)))
+	}
 
 	timeout := defaultTestTimeout
 	if d, err := time.ParseDuration(cmdline("ckptnl.timeout", "")); err == nil {
