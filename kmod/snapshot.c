@@ -122,6 +122,8 @@ static u32 snap_state(struct task_struct *t)
 {
 	if (t->exit_state & EXIT_ZOMBIE)
 		return CKPT_PIDS_STATE_ZOMBIE;
+	if (task_is_traced(t))
+		return CKPT_PIDS_STATE_TRACED;
 	if (task_is_stopped(t))
 		return CKPT_PIDS_STATE_STOPPED;
 	return CKPT_PIDS_STATE_ALIVE;

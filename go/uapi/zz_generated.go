@@ -20,6 +20,7 @@ const (
 	StateAlive        = 1
 	StateStopped      = 2
 	StateZombie       = 3
+	StateTraced       = 4
 	CmdUnspec         = 0
 	CmdGetFeatures    = 1
 	CmdSnapshot       = 2

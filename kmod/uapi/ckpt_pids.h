@@ -139,6 +139,7 @@ enum ckpt_pids_state {
 	CKPT_PIDS_STATE_ALIVE = 1,
 	CKPT_PIDS_STATE_STOPPED,
 	CKPT_PIDS_STATE_ZOMBIE,
+	CKPT_PIDS_STATE_TRACED,		/* in a tracing stop (ptrace) */
 };
 
 enum ckpt_pids_cmd {

@@ -14,7 +14,6 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
 	"github.com/ckpt-nl/ckpt-nl/go/scenario"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
-	"github.com/ckpt-nl/ckpt-nl/go/snapshot/bpfsnap"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
 )
 
@@ -147,12 +146,7 @@ func TestTracedRefused(t *testing.T) {
 	if _, err := syscall.Wait4(victim, &ws, syscall.WALL, nil); err != nil || !ws.Stopped() {
 		t.Fatalf("waiting for the tracing stop of %d: %v (%v)", victim, err, ws)
 	}
-	for _, be := range []snapshot.Backend{procfs.Backend{}, bpfsnap.Backend{}} {
-		if be.Name() == "bpf" {
-			if ok, _ := bpfsnap.Available(); !ok {
-				continue
-			}
-		}
+	for _, be := range backends(t) {
 		_, err := be.Snapshot(snapshot.Request{Pid: b.root, Mode: b.sc.Mode})
 		var te *model.TracedError
 		if !errors.Is(err, model.ErrTraced) || !errors.As(err, &te) {

@@ -85,6 +85,8 @@ func ToRaw(r *kmod.SnapshotReply, req snapshot.Request) *model.Raw {
 			rt.State = model.Zombie
 		case uapi.StateStopped:
 			rt.State = model.Stopped
+		case uapi.StateTraced:
+			rt.State = model.Traced
 		default:
 			rt.State = model.Alive
 		}
