@@ -55,6 +55,7 @@
 #define actions		((struct cr_action *)(PLAN_ADDR + CR_HEADER_SIZE + \
 				(unsigned long)hdr->nr_tasks * CR_TASK_SIZE))
 #define arrived		((__u32 *)(actions + hdr->nr_actions))	/* futex per barrier */
+#define gates		(arrived + hdr->nr_barriers)		/* futex per barrier */
 
 /* ---- system calls ------------------------------------------------------ */
 
@@ -366,16 +367,20 @@ static long write_last_pid(long nr)
 static void barrier(long self, __u32 k)
 {
 	struct cr_task *t = &tasks[self];
-	__u32 phase;
-
 	if (load(&t->state) == CR_STATE_RUNNING) {
 		store(&t->state, CR_STATE_PARKED);
 		futex_wake(&t->state);
 	}
 	add(&arrived[k]);
 	futex_wake(&arrived[k]);
-	while ((phase = load(&hdr->phase)) < k)
-		futex_wait(&hdr->phase, phase);
+	/*
+	 * Wait on this barrier's own gate, so that neither an arrival nor the
+	 * opening of another barrier wakes the tasks parked here: a history
+	 * has a barrier per call and a chain parks thousands of tasks at one,
+	 * and one shared word would cost tasks x wakeups.
+	 */
+	while (!load(&gates[k]))
+		futex_wait(&gates[k], 0);
 }
 
 /*
@@ -626,7 +631,7 @@ void __attribute__((noreturn, used)) cr_main(unsigned long *sp)
 		exit_group(121);
 	size = CR_HEADER_SIZE + (unsigned long)h.nr_tasks * CR_TASK_SIZE +
 	       (unsigned long)h.nr_actions * CR_ACTION_SIZE +
-	       (unsigned long)h.nr_barriers * sizeof(__u32);
+	       (unsigned long)h.nr_barriers * 2 * sizeof(__u32);
 	p = sys6(__NR_mmap, PLAN_ADDR, size, 3 /* RW */, MAP_SHARED | MAP_FIXED_NOREPLACE,
 		 PLAN_FD, 0);
 	if (p != (long)PLAN_ADDR)

@@ -8,15 +8,17 @@
  *
  * Layout: struct cr_header at offset 0, then nr_tasks struct cr_task, then
  * nr_actions struct cr_action, then nr_barriers __u32 arrival counters
- * (arrived[k] for barrier k; arrived[0] is unused). Task i runs actions
+ * (arrived[k] for barrier k; arrived[0] is unused), then nr_barriers __u32
+ * gates (gates[k] != 0 once barrier k is open). Task i runs actions
  * [first_action, first_action + nr_actions). Task 0 is the launcher: the
  * executor process the coordinator started.
  *
  * Synchronisation is by futexes on words of the region:
  *  - a creator waits on the child's state until it is >= CR_STATE_PARKED;
  *  - a task reaching CR_OP_BARRIER k increments arrived[k], wakes it, and
- *    waits until phase >= k; the coordinator opens phase k once
- *    arrived[k] == expected[k];
+ *    waits until gates[k] is set; the coordinator opens barrier k once
+ *    arrived[k] == expected[k]: it moves phase to k, sets gates[k] and
+ *    wakes it (and any lower gate still closed);
  *  - a failed task sets its err and state, increments failed and wakes it;
  *  - a task that settles (runs out of actions, exits, stops) moves its
  *    state to a final one and increments done; a task whose group exits
@@ -97,7 +99,7 @@ struct cr_header {
 	__u16 genl_family;			/* for CR_OP_ATTACH */
 	__u16 reserved;
 	__u32 context;				/* for CR_OP_ATTACH: the restart context */
-	__u32 nr_barriers;			/* arrival counters after the actions */
+	__u32 nr_barriers;			/* counters and gates after the actions */
 	__u64 stack_base;			/* the executor's: where processes start */
 	__u32 released;				/* the coordinator let the tree go */
 	__u32 pad[19];

@@ -66,8 +66,10 @@ type Run struct {
 	hdr     *header
 	tasks   []task
 	actions []action
-	arrived []uint32 // futex per barrier
+	arrived []uint32 // futex per barrier: the coordinator waits on it
+	gates   []uint32 // futex per barrier: its tasks wait on it
 	expect  []uint32 // how many tasks meet at each barrier
+	opened  int      // the highest barrier opened
 	pids    []int32  // once unmapped
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the launcher has been reaped
@@ -170,7 +172,7 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 		nActions += len(p.Tasks[i].Actions)
 	}
 	expect := p.Expected()
-	size := HeaderSize + len(p.Tasks)*TaskSize + nActions*ActionSize + 4*len(expect)
+	size := HeaderSize + len(p.Tasks)*TaskSize + nActions*ActionSize + 2*4*len(expect)
 	fd, err := unix.MemfdCreate("ckpt-nl-plan", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("executor: memfd: %w", err)
@@ -191,6 +193,8 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 	r.actions = unsafe.Slice((*action)(unsafe.Pointer(&mem[off])), nActions)
 	off += nActions * ActionSize
 	r.arrived = unsafe.Slice((*uint32)(unsafe.Pointer(&mem[off])), len(expect))
+	off += 4 * len(expect)
+	r.gates = unsafe.Slice((*uint32)(unsafe.Pointer(&mem[off])), len(expect))
 	if err := r.layout(r.actions, opt); err != nil {
 		unix.Munmap(mem)
 		return nil, err
@@ -325,10 +329,14 @@ func (r *Run) Arrived(k int) (uint32, uint32) {
 	return r.word(&r.arrived[k]), r.expect[k]
 }
 
-// Open lets the tasks waiting at barrier k go on.
+// Open lets the tasks waiting at barrier k (and any before it) go on.
 func (r *Run) Open(k int) {
 	atomic.StoreUint32(&r.hdr.Phase, uint32(k))
 	futexWake(&r.hdr.Phase)
+	for ; r.opened < k && r.opened+1 < len(r.gates); r.opened++ {
+		atomic.StoreUint32(&r.gates[r.opened+1], 1)
+		futexWake(&r.gates[r.opened+1])
+	}
 }
 
 // WaitSettled waits until every task has run out of actions (or exited,
@@ -513,7 +521,7 @@ func (r *Run) taken(c int) string {
 			if j == c || l >= len(o.Numbers) || o.Numbers[l] != nr || nsAt(p, o.NS, level) != ns {
 				continue
 			}
-			if st := r.word(&r.tasks[j].State); st != StateNew && r.word(&r.tasks[j].Alive)&futexOwnerDied == 0 {
+			if r.word(&r.tasks[j].State) != StateNew {
 				return fmt.Sprintf("pid %d at level %d is in use by task %d (%s) of this plan", nr, level, j, o.Name)
 			}
 		}
