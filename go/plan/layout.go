@@ -1,0 +1,380 @@
+package plan
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/ckpt-nl/ckpt-nl/go/model"
+)
+
+// Laying the forest out as the executor's program.
+//
+// Creation phase 0 is one sequential depth-first walk: a creator's clone
+// returns only once the child has parked at its first barrier, so
+// everything a child does before that happens before its creator's next
+// step. The only step that can wait is a placeholder joining a group that
+// does not exist yet (or whose number a NoPids plan does not know yet): it
+// parks, and runs in the next creation phase if the group existed by the
+// end of the previous one. Phases run until nothing waits. Then every task
+// meets at the next barrier, joins its group (every group exists: its
+// owner made it at its setup), meets again, and group owners that end in
+// another group move there (a group that would empty while they move is
+// kept by a holder placeholder). The last barrier is where the tree is
+// validated; after it, ghosts and placeholders exit and are reaped,
+// zombies exit, stopped tasks stop.
+//
+// No wait can be circular: before its first barrier a task only clones
+// (waiting for a newer task) or calls setsid or setpgid; reaps come after
+// the last barrier, parents reaping their ghosts and placeholders, which
+// reap theirs first. A task created in phase k meets barriers k+1 on.
+
+// step is one thing a task does while the tree is created.
+type step struct {
+	op    Op
+	child *node  // OpClone
+	group uint32 // OpSetpgid: a group tag; 0 its own
+}
+
+type layout struct {
+	*forest
+	p       *Plan
+	used    map[uint32]bool // group tags someone is in or borrows
+	exists  map[uint32]int  // group tag -> 1 + the phase it was made in
+	steps   map[*node][]step
+	pc      map[*node]int
+	pending []*node
+	phase   int
+}
+
+func (f *forest) layout() (*Plan, error) {
+	s := f.s
+	l := &layout{forest: f, p: &Plan{Base: f.base}, used: make(map[uint32]bool, len(f.tasks)),
+		exists: make(map[uint32]int, len(f.tasks)), steps: make(map[*node][]step, len(f.nodes)), pc: make(map[*node]int, len(f.nodes))}
+	p := l.p
+	// Plan namespaces: 0 is the launcher's. With base 1 image namespace k
+	// is plan namespace k; in place, the image's root namespace is the
+	// launcher's.
+	shift := 1 - f.base
+	p.NSParent = []int{-1}
+	p.NSLevel = []int{0}
+	for _, ns := range s.Namespaces {
+		if int(ns.Tag)-shift == 0 {
+			continue
+		}
+		p.NSParent = append(p.NSParent, int(ns.Parent)-shift)
+		p.NSLevel = append(p.NSLevel, ns.Level+f.base)
+	}
+	for _, n := range f.nodes {
+		if n.kind == Restored && !n.thread && n.pgid != model.TagOutside {
+			l.used[n.pgid] = true
+		}
+		if n.borrow != 0 {
+			l.used[n.borrow] = true
+		}
+	}
+	l.holders()
+	for _, n := range f.nodes {
+		l.steps[n] = l.stepsOf(n)
+	}
+	l.emit(f.launcher)
+	for phase := 1; len(l.pending) > 0; phase++ {
+		l.phase = phase
+		waiting := l.pending
+		l.pending = nil
+		progress := false
+		for _, n := range waiting {
+			n.pending = false
+			before := l.pc[n]
+			l.run(n)
+			if l.pc[n] != before {
+				progress = true
+			}
+		}
+		if !progress {
+			n := waiting[0]
+			return nil, f.fail(n, "internal error: it waits for process group %d, which is never made", f.s.Nr(l.steps[n][l.pc[n]].group))
+		}
+	}
+	creation := l.phase + 1 // creation phases: 0 .. creation-1
+	final := creation + 2
+	if final >= MaxBarriers {
+		return nil, &PlanError{Task: -1, Why: fmt.Sprintf("the plan needs %d barriers, the executor has %d", final, MaxBarriers-1)}
+	}
+	for _, n := range f.nodes {
+		if n.kind == Ghost || n.kind == Placeholder {
+			r := realParent(n)
+			if r.stopper != nil {
+				r = r.stopper // a thread of the group reaps its children
+			}
+			r.reaps = append(r.reaps, n)
+		}
+	}
+	for _, n := range f.nodes {
+		l.finish(n, creation)
+	}
+	if f.opt.NoPids {
+		collectJoins(p, f.nodes)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("plan: internal error: %w", err)
+	}
+	return p, nil
+}
+
+// owns reports whether n makes its own group at its setup.
+func (l *layout) owns(n *node) bool {
+	switch n.kind {
+	case Ghost:
+		return true
+	case Restored:
+		return !n.thread && (n.leads || n.pgid == n.tag || l.used[n.tag])
+	}
+	return false
+}
+
+// moves reports whether n makes its group for others, then ends in
+// another.
+func (l *layout) moves(n *node) bool {
+	return n.kind == Restored && !n.thread && !n.leads && n.pgid != n.tag && l.used[n.tag]
+}
+
+// holders adds a placeholder in every group that a moving owner enters
+// while its own owner leaves it and no one else stays in it.
+func (l *layout) holders() {
+	stays := map[uint32]bool{}
+	target := map[uint32]bool{}
+	for _, n := range l.tasks {
+		if n.thread || n.pgid == model.TagOutside {
+			continue
+		}
+		if l.moves(n) {
+			target[n.pgid] = true
+		} else {
+			stays[n.pgid] = true
+		}
+	}
+	for _, n := range l.tasks {
+		if target[n.tag] && !stays[n.tag] && l.moves(n) {
+			l.placeholder(n, 1, 0, "holds its group while owners move")
+			n.kids[1][len(n.kids[1])-1].holder = true
+		}
+	}
+}
+
+// stepsOf lists what n does while the tree is created: clones of its
+// birth-state children, its setup, then its other clones, ghosts first
+// (groups others borrow) and placeholders last (borrowers).
+func (l *layout) stepsOf(n *node) []step {
+	var st []step
+	if n.subreaper {
+		st = append(st, step{op: OpSubreaper})
+	}
+	if n.creator == l.launcher {
+		// Until the release, the tree dies with the launcher (which dies
+		// with the coordinator).
+		st = append(st, step{op: OpPdeathsig})
+	}
+	clones := func(kids []*node) {
+		for _, pass := range []func(*node) bool{
+			func(c *node) bool { return c.kind == Ghost || c.holder },
+			func(c *node) bool { return c.kind != Ghost && c.kind != Placeholder },
+			func(c *node) bool { return c.kind == Placeholder && !c.holder },
+		} {
+			for _, c := range kids {
+				if pass(c) {
+					st = append(st, step{op: OpClone, child: c})
+				}
+			}
+		}
+	}
+	clones(n.kids[0])
+	switch {
+	case n.kind == Placeholder && n.borrow != 0:
+		st = append(st, step{op: OpSetpgid, group: n.borrow})
+	case l.owns(n) && n.leads:
+		st = append(st, step{op: OpSetsid})
+	case l.owns(n):
+		st = append(st, step{op: OpSetpgid})
+	}
+	clones(n.kids[1])
+	return st
+}
+
+// usable reports whether a placeholder may join group g in this phase.
+func (l *layout) usable(g uint32) bool {
+	e := l.exists[g]
+	if l.phase == 0 {
+		return e != 0 && !l.opt.NoPids
+	}
+	return e != 0 && e-1 < l.phase
+}
+
+func (l *layout) act(n *node, a Action) {
+	for len(n.acts) <= l.phase {
+		n.acts = append(n.acts, nil)
+	}
+	n.acts[l.phase] = append(n.acts[l.phase], a)
+}
+
+// emit adds n, created now, and runs its steps.
+func (l *layout) emit(n *node) {
+	s, p := l.s, l.p
+	n.idx = len(p.Tasks)
+	n.born = l.phase
+	t := Task{Kind: n.kind, Creator: -1, Flags: n.flags, Image: n.image, Tag: n.tag, Name: n.name,
+		ExitSignal: int32(syscall.SIGCHLD)}
+	if n.kind == Ghost {
+		t.Session, t.Group = n.sid, n.pgid
+	}
+	if n.creator != nil {
+		t.Creator = n.creator.idx
+	}
+	switch {
+	case n.image >= 0:
+		t.Comm = s.Tasks[n.image].Comm
+	case n.kind == Ghost:
+		t.Comm = "ckpt-nl-ghost"
+	case n.kind == Placeholder:
+		t.Comm = "ckpt-nl-place"
+	}
+	if n.thread {
+		t.ExitSignal = 0
+	}
+	shift := 1 - l.base
+	if n.kind != Launcher {
+		t.NS = int(n.ns) - shift
+		if !l.opt.NoPids {
+			t.Numbers = n.numbers
+			if lc := p.NSLevel[p.Tasks[t.Creator].NS]; lc >= l.base {
+				t.Expect = n.numbers[lc-l.base]
+			}
+		}
+	}
+	p.Tasks = append(p.Tasks, t)
+	l.run(n)
+}
+
+// run carries on with n's steps in the current phase until one must wait.
+func (l *layout) run(n *node) {
+	st := l.steps[n]
+	for l.pc[n] < len(st) {
+		x := st[l.pc[n]]
+		switch x.op {
+		case OpPdeathsig:
+			l.act(n, Action{Op: OpPdeathsig, A: int32(syscall.SIGKILL)})
+		case OpClone:
+			l.act(n, Action{Op: OpClone, A: int32(len(l.p.Tasks))})
+			l.pc[n]++
+			l.emit(x.child)
+			continue
+		case OpSubreaper:
+			l.act(n, Action{Op: OpSubreaper})
+		case OpSetsid:
+			l.act(n, Action{Op: OpSetsid})
+			l.made(n.tag)
+		case OpSetpgid:
+			if x.group == 0 {
+				l.act(n, Action{Op: OpSetpgid})
+				l.made(n.tag)
+				break
+			}
+			if !l.usable(x.group) {
+				n.pending = true
+				l.pending = append(l.pending, n)
+				return
+			}
+			l.act(n, l.setpgid(n, x.group))
+		}
+		l.pc[n]++
+	}
+}
+
+func (l *layout) made(g uint32) {
+	if l.exists[g] == 0 {
+		l.exists[g] = l.phase + 1
+	}
+}
+
+// setpgid is a join of group g by n: with its number, or, in a NoPids
+// plan, marked with the negated tag for collectJoins.
+func (l *layout) setpgid(n *node, g uint32) Action {
+	if l.opt.NoPids {
+		return Action{Op: OpSetpgid, A: -int32(g)}
+	}
+	return Action{Op: OpSetpgid, A: l.nrIn(g, n)}
+}
+
+// finish assembles n's actions: its creation phases with their barriers,
+// joins, moves, attach, the final barrier and what follows the release.
+func (l *layout) finish(n *node, creation int) {
+	t := &l.p.Tasks[n.idx]
+	var acts []Action
+	for k := n.born; k < creation; k++ {
+		if k < len(n.acts) {
+			acts = append(acts, n.acts[k]...)
+		}
+		acts = append(acts, Action{Op: OpBarrier, A: int32(k + 1)})
+	}
+	if n.kind == Restored && !n.thread && !n.leads && n.pgid != n.tag && l.visible(n.pgid, n.ns) && !l.moves(n) {
+		acts = append(acts, l.setpgid(n, n.pgid))
+	}
+	acts = append(acts, Action{Op: OpBarrier, A: int32(creation + 1)})
+	if l.moves(n) {
+		acts = append(acts, l.setpgid(n, n.pgid))
+	}
+	if l.opt.Attach && n.kind != Launcher {
+		acts = append(acts, Action{Op: OpAttach})
+	}
+	if n.stopper != nil {
+		t.Actions = append(acts, Action{Op: OpExitThread})
+		return
+	}
+	acts = append(acts, Action{Op: OpBarrier, A: int32(creation + 2)})
+	if n.kind != Launcher {
+		if n.creator == l.launcher {
+			acts = append(acts, Action{Op: OpPdeathsig, A: 0})
+		}
+		for _, c := range n.reaps {
+			acts = append(acts, Action{Op: OpReap, A: int32(c.idx)})
+		}
+		acts = append(acts, n.post...)
+	}
+	t.Actions = acts
+}
+
+// realParent is the process whose child n is when it exits: its creator,
+// or with CLONE_PARENT its creator's parent.
+func realParent(n *node) *node {
+	for n.flags&Parent != 0 {
+		n = n.creator
+	}
+	return n.creator
+}
+
+// Join is a setpgid in a NoPids plan whose argument the coordinator fills
+// in before it opens Phase: the number, in the namespace of task Task, of
+// the snapshot's pid object Group.
+type Join struct {
+	Task   int
+	Action int
+	Phase  int
+	Group  uint32
+}
+
+// collectJoins lists the setpgid arguments a NoPids plan leaves for the
+// coordinator, with the phase each runs in (a task created in creation
+// phase k starts in phase k).
+func collectJoins(p *Plan, nodes []*node) {
+	for _, n := range nodes {
+		i := n.idx
+		phase := n.born
+		for k, a := range p.Tasks[i].Actions {
+			switch {
+			case a.Op == OpBarrier:
+				phase = int(a.A)
+			case a.Op == OpSetpgid && a.A < 0:
+				p.Joins = append(p.Joins, Join{Task: i, Action: k, Phase: phase, Group: uint32(-a.A)})
+			}
+		}
+	}
+}
