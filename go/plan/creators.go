@@ -36,9 +36,13 @@ func (f *forest) creators() error {
 	if err := f.ghosts(); err != nil {
 		return err
 	}
-	// The root is born in the restarter's session and group.
+	// The root is born in the restarter's session and group, unless the
+	// tool's init is its namespace's init: then a ghost of the session it
+	// was born in may create it and exit.
 	root := f.tasks[0]
-	root.hasBS, root.bs, root.hasBG, root.bg = true, f.top.sid, true, f.top.pgid
+	if f.top.kind != Init {
+		root.hasBS, root.bs, root.hasBG, root.bg = true, f.top.sid, true, f.top.pgid
+	}
 	for _, n := range f.tasks[1:] {
 		if n.thread {
 			continue
@@ -91,7 +95,20 @@ func (f *forest) creators() error {
 			return f.noCreator(p, c)
 		}
 	}
-	if root.hasBS && root.bs != f.top.sid || root.hasBG && root.bg != f.top.pgid {
+	switch l := f.owner[root.bs]; {
+	case (!root.hasBS || root.bs == f.top.sid) && (!root.hasBG || root.bg == f.top.pgid):
+		f.setCreator(root, f.top, 1, 0)
+	case f.top.kind == Init && l != nil && l.kind == Ghost && l.ns == f.top.ns && (!root.hasBG || root.bg == l.tag) && f.creates(root, l):
+		// The ghost went to a task of the tree as a sibling creator: try
+		// again without.
+		return &retry{l.tag}
+	case f.top.kind == Init && l != nil && l.kind == Ghost && l.ns == f.top.ns && (!root.hasBG || root.bg == l.tag):
+		if !l.placed {
+			l.placed = true
+			f.setCreator(l, f.top, 1, 0)
+		}
+		f.setCreator(root, l, 1, 0)
+	default:
 		return f.fail(root, "the image root must be born in session %d and group %d, which the restart cannot give it",
 			f.s.Nr(root.bs), f.s.Nr(root.bg))
 	}
@@ -107,6 +124,14 @@ func (f *forest) creators() error {
 		f.setCreator(g, c, 1, 0)
 	}
 	return nil
+}
+
+// retry is a choice to undo: the ghost of session tag must not be
+// claimed as a sibling creator.
+type retry struct{ tag uint32 }
+
+func (r *retry) Error() string {
+	return fmt.Sprintf("plan: internal: retry without claiming ghost %d", r.tag)
 }
 
 func (f *forest) noCreator(p, c *node) error {
@@ -137,7 +162,7 @@ func (f *forest) ghosts() error {
 		}
 		f.owner[tag] = n
 		if f.nsInit[n.ns] == nil && n.ns != 1 {
-			return f.fail(n, "its pid namespace has no init in the image (a ghost in a dead namespace is not supported yet)")
+			f.deadInit(n.ns, n)
 		}
 		return nil
 	}
@@ -158,54 +183,92 @@ func (f *forest) ghosts() error {
 	return nil
 }
 
-// placeGroupGhosts gives each group ghost a creator in its session and
-// namespace: the session's leader, another member of the session, or
-// the namespace's init before its setsid.
+// deadInit gives a namespace whose tasks are all gone, but whose pids
+// name groups outside it, an init while its ghosts are needed: the ghost
+// whose number there is 1, or a placeholder. It is born in the session of
+// the ghosts (a namespace's groups from outside are its init's), in the
+// parent namespace (which may need one too), and its exit after the
+// release ends the namespace.
+func (f *forest) deadInit(ns uint32, g *node) {
+	if g.numbers[len(g.numbers)-1] != 1 {
+		x := f.add(&node{kind: Placeholder, image: -1, ns: ns, sid: g.sid, pgid: model.TagOutside, exits: true,
+			name: fmt.Sprintf("placeholder init of a dead namespace (for %s)", g.name), hasBS: true, bs: g.sid})
+		x.post = append(x.post, Action{Op: OpExit})
+		if !f.opt.NoPids {
+			x.numbers = append(f.freeNumbers(f.s.Namespace(ns).Parent), 1)
+		}
+		g = x
+	}
+	f.nsInit[ns] = g
+	f.deadInits = append(f.deadInits, g)
+	if parent := f.s.Namespace(ns).Parent; f.nsInit[parent] == nil && parent != 1 {
+		f.deadInit(parent, g)
+	}
+}
+
+// hub finds a process in namespace ns that is in session sid while it
+// creates: the session's leader, another member, or the namespace's init
+// (before its setsid if it leads another session: its birth session is
+// then sid).
+func (f *forest) hub(ns, sid uint32, member map[[2]uint32]*node) (*node, int, bool) {
+	if l := f.owner[sid]; l != nil && l.ns == ns && !l.thread {
+		if l.kind == Ghost && !l.placed {
+			l.placed = true
+			c := f.nsInit[l.ns]
+			if c == nil {
+				c = f.tasks[0]
+			}
+			f.setCreator(l, c, 1, 0)
+		}
+		return l, 1, true
+	}
+	if m := member[[2]uint32{ns, sid}]; m != nil {
+		return m, 1, true
+	}
+	init := f.nsInit[ns]
+	switch {
+	case init == nil:
+		return nil, 0, false
+	case !init.leads && init.sid == sid:
+		return init, 1, true
+	case init.image < 0 || !init.leads || init.hasBS && init.bs != sid:
+		return nil, 0, false
+	}
+	init.hasBS, init.bs = true, sid
+	return init, 0, true
+}
+
+// placeGroupGhosts gives each group ghost (and each init of a dead
+// namespace) a creator in its session and namespace.
 func (f *forest) placeGroupGhosts() error {
-	type key struct{ ns, sid uint32 }
-	member := map[key]*node{}
+	member := map[[2]uint32]*node{}
 	for _, n := range f.tasks {
 		if !n.thread && !n.leads {
-			if k := (key{n.ns, n.sid}); member[k] == nil {
+			if k := ([2]uint32{n.ns, n.sid}); member[k] == nil {
 				member[k] = n
 			}
 		}
 	}
+	for i := len(f.deadInits) - 1; i >= 0; i-- {
+		d := f.deadInits[i]
+		d.placed = true
+		ns := f.s.Namespace(d.ns).Parent
+		x, stage, ok := f.hub(ns, d.sid, member)
+		if !ok {
+			return f.fail(d, "no process of its session %d in the parent namespace to create it", f.s.Nr(d.sid))
+		}
+		f.setCreator(d, x, stage, 0)
+	}
 	for _, g := range f.nodes {
-		if g.kind != Ghost || g.leads {
+		if g.kind != Ghost || g.leads || g.placed {
 			continue
 		}
 		g.placed = true
-		if l := f.owner[g.sid]; l != nil && l.ns == g.ns && !l.thread {
-			if l.kind == Ghost && !l.placed {
-				l.placed = true // created by its namespace's init, below
-				c := f.nsInit[l.ns]
-				if c == nil {
-					c = f.tasks[0]
-				}
-				f.setCreator(l, c, 1, 0)
-			}
-			f.setCreator(g, l, 1, 0)
-			continue
-		}
-		if m := member[key{g.ns, g.sid}]; m != nil {
-			f.setCreator(g, m, 1, 0)
-			continue
-		}
-		init := f.nsInit[g.ns]
-		if init == nil || init.image < 0 && g.sid != init.sid {
+		x, stage, ok := f.hub(g.ns, g.sid, member)
+		if !ok {
 			return f.fail(g, "no process of its session %d in its namespace to create it", f.s.Nr(g.sid))
 		}
-		if init.image < 0 || !init.leads {
-			f.setCreator(g, init, 1, 0)
-			continue
-		}
-		if init.hasBS && init.bs != g.sid {
-			return f.fail(g, "it must be born in session %d from outside its namespace, whose init was born in session %d",
-				f.s.Nr(g.sid), f.s.Nr(init.bs))
-		}
-		init.hasBS, init.bs = true, g.sid
-		f.setCreator(g, init, 0, 0)
+		f.setCreator(g, x, stage, 0)
 	}
 	return nil
 }
@@ -272,7 +335,7 @@ func (f *forest) sibling(p, c *node) bool {
 		return false
 	}
 	switch {
-	case l.kind == Ghost && !l.placed:
+	case l.kind == Ghost && !l.placed && !f.forbid[l.tag]:
 		l.placed = true
 		f.setCreator(l, p, 1, 0)
 	case l.kind == Ghost && l.creator == p && l.stage == 1:

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
@@ -115,6 +116,8 @@ type forest struct {
 	// in (check.go): what its init was born in.
 	outSid, outPgid map[uint32]uint32
 	groupSession    map[uint32]uint32
+	deadInits       []*node         // inits of namespaces whose tasks are gone
+	forbid          map[uint32]bool // session ghosts not to claim as sibling creators
 }
 
 // MakeForest computes the plan that restores snapshot s: creators, clone
@@ -131,9 +134,25 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 	if opt.InPlace && s.Mode == model.ModeContainer {
 		return nil, &PlanError{Task: -1, Why: "a container image restores into a new pid namespace, not in place"}
 	}
+	forbid := map[uint32]bool{}
+	for {
+		f, err := newForest(s, opt, forbid)
+		var r *retry
+		if errors.As(err, &r) && !forbid[r.tag] {
+			forbid[r.tag] = true
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return f.layout()
+	}
+}
+
+func newForest(s *model.Snapshot, opt Options, forbid map[uint32]bool) (*forest, error) {
 	f := &forest{s: s, opt: opt, owner: make(map[uint32]*node, len(s.Tasks)), nsInit: map[uint32]*node{},
 		used: make(map[[2]int64]bool, len(s.Pids)), next: map[uint32]int32{},
-		outSid: map[uint32]uint32{}, outPgid: map[uint32]uint32{}}
+		outSid: map[uint32]uint32{}, outPgid: map[uint32]uint32{}, forbid: forbid}
 	for i := range s.Pids {
 		p := &s.Pids[i]
 		for l, nr := range p.Numbers {
@@ -149,7 +168,7 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 	if err := f.creators(); err != nil {
 		return nil, err
 	}
-	return f.layout()
+	return f, nil
 }
 
 func (f *forest) add(n *node) *node {
@@ -236,9 +255,6 @@ func (f *forest) nodesForTasks() error {
 		f.launcher.kids[1] = append(f.launcher.kids[1], f.top)
 		f.nsInit[1] = f.top
 	}
-	root.creator = f.top
-	root.stage = 1
-	f.top.kids[1] = append(f.top.kids[1], root)
 	return nil
 }
 

@@ -207,9 +207,58 @@ func (h *hist) reaper(p *hproc) *hproc {
 	return p.ns.init
 }
 
+func (h *hist) inside(n, of *hns) bool {
+	for ; n != nil; n = n.parent {
+		if n == of {
+			return true
+		}
+	}
+	return false
+}
+
 func (h *hist) exit(p *hproc, status int32) {
 	if p == p.ns.init {
-		return // the namespace would die: not in these histories
+		if p.parent == nil {
+			return // the container's init: the tree would be gone
+		}
+		// zap_pid_ns_processes: every other process of the namespace is
+		// killed and reaped.
+		for _, q := range h.procs {
+			if q != p && !q.gone && h.inside(q.ns, p.ns) {
+				if !q.zombie {
+					for _, t := range q.threads {
+						t.dead = true
+					}
+					q.zombie = true
+				}
+				for _, c := range q.children {
+					c.parent = nil
+				}
+				q.children = nil
+				q.parent = nil
+				q.gone, q.zombie = true, false
+				for _, t := range q.threads {
+					h.unref(t.pid)
+				}
+				h.unref(q.pgrp)
+				h.unref(q.sess)
+			}
+		}
+		p.children = nil
+		for _, t := range p.threads {
+			t.dead = true
+		}
+		var keep []*hthread
+		for _, t := range p.threads {
+			if t != p.leader {
+				h.unref(t.pid)
+			} else {
+				keep = append(keep, t)
+			}
+		}
+		p.threads = keep
+		p.zombie, p.status = true, status
+		return
 	}
 	for _, t := range p.threads {
 		t.dead = true
@@ -242,6 +291,9 @@ func (h *hist) reap(p *hproc) {
 	}
 	h.unref(p.pgrp)
 	h.unref(p.sess)
+	if p.parent == nil {
+		return
+	}
 	ch := p.parent.children
 	for i, c := range ch {
 		if c == p {
@@ -252,8 +304,14 @@ func (h *hist) reap(p *hproc) {
 }
 
 // randomHistory runs about steps random calls from a container init and
-// returns the snapshot of the tree, or nil if it is too small to matter.
+// returns the snapshot of the tree.
 func randomHistory(rng *rand.Rand, steps, maxLevels int, pidMax int32) *model.Snapshot {
+	return randomHistoryMode(rng, steps, maxLevels, pidMax, model.ModeContainer)
+}
+
+// randomHistoryMode is randomHistory, in subtree mode rooted at a random
+// live process of the root namespace.
+func randomHistoryMode(rng *rand.Rand, steps, maxLevels int, pidMax int32, mode model.Mode) *model.Snapshot {
 	h := &hist{rng: rng, pidMax: pidMax, maxLv: maxLevels}
 	root := h.newNS(nil)
 	pid := h.alloc(root)
@@ -322,7 +380,18 @@ func randomHistory(rng *rand.Rand, steps, maxLevels int, pidMax int32) *model.Sn
 			p.stopped = true
 		}
 	}
-	raw := &model.Raw{Mode: model.ModeContainer, Pids: map[uint64]*model.RawPid{}, RootPid: init.leader.pid.id}
+	raw := &model.Raw{Mode: mode, Pids: map[uint64]*model.RawPid{}, RootPid: init.leader.pid.id}
+	if mode == model.ModeSubtree {
+		var cands []*hproc
+		for _, p := range h.procs {
+			if alive(p) && p != init && p.ns == root && live(p) != nil {
+				cands = append(cands, p)
+			}
+		}
+		if len(cands) > 0 {
+			raw.RootPid = cands[rng.IntN(len(cands))].leader.pid.id
+		}
+	}
 	key := func(p *hpid) uint64 {
 		if raw.Pids[p.id] == nil {
 			ns := make([]uint64, len(p.nums))

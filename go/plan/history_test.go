@@ -50,7 +50,11 @@ func TestMakeForestLocalHistories(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		steps := 10 + rng.IntN(150)
 		s := randomHistory(rng, steps, 1+rng.IntN(5), int32(40+rng.IntN(200)))
-		if err := checkRoundTrip(s, plan.Options{}); err != nil {
+		err := checkRoundTrip(s, plan.Options{})
+		if err == nil {
+			err = checkNoPids(s)
+		}
+		if err != nil {
 			fails++
 			if fails <= 5 {
 				t.Errorf("seed %d (%d steps, %d tasks): %v", seed, steps, len(s.Tasks), err)
@@ -60,4 +64,62 @@ func TestMakeForestLocalHistories(t *testing.T) {
 	if fails > 0 {
 		t.Errorf("%d of %d histories failed", fails, n)
 	}
+}
+
+// The same in subtree mode, with NoPids and Attach plans.
+func TestMakeForestLocalHistoriesModes(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	fails, skipped := 0, 0
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		rng := rand.New(rand.NewPCG(seed, 12))
+		steps := 10 + rng.IntN(150)
+		s := randomHistoryMode(rng, steps, 1+rng.IntN(5), int32(40+rng.IntN(200)), model.ModeSubtree)
+		if usesPid1(s) {
+			skipped++ // pid 1 is the tool's init's
+			continue
+		}
+		var err error
+		for _, opt := range []plan.Options{{}, {Attach: true}} {
+			if err = checkRoundTrip(s, opt); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			fails++
+			if fails <= 5 {
+				t.Errorf("seed %d (%d steps, %d tasks): %v", seed, steps, len(s.Tasks), err)
+			}
+		}
+	}
+	if fails > 0 {
+		t.Errorf("%d of %d histories failed (%d skipped)", fails, n, skipped)
+	}
+}
+
+func usesPid1(s *model.Snapshot) bool {
+	for i := range s.Pids {
+		if s.Pids[i].Numbers[0] == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNoPids plans s without pid numbers (the simulator cannot run such a
+// plan): every setpgid argument left to the coordinator is filled in at a
+// barrier, never before the first.
+func checkNoPids(s *model.Snapshot) error {
+	p, err := plan.MakeForest(s, plan.Options{NoPids: true})
+	if err != nil {
+		return fmt.Errorf("MakeForest NoPids: %w", err)
+	}
+	for _, j := range p.Joins {
+		if j.Phase < plan.BarrierCreated {
+			return fmt.Errorf("NoPids: task %d joins group %d before any barrier", j.Task, j.Group)
+		}
+	}
+	return nil
 }
