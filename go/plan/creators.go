@@ -135,6 +135,11 @@ func (r *retry) Error() string {
 }
 
 func (f *forest) noCreator(p, c *node) error {
+	if l := f.owner[c.bs]; c.hasBS && l != nil && l.claimed && !f.forbid[l.tag] && f.creates(c, l) {
+		// The ghost went below c as a sibling creator, and only it
+		// could have created c: try again without that.
+		return &retry{l.tag}
+	}
 	return f.fail(c, "no process can create it: its parent %s is in session %d (born in %d), and it must be born in session %d, group %d",
 		p.name, f.s.Nr(p.sid), f.s.Nr(p.bs), f.s.Nr(c.bs), f.s.Nr(c.bg))
 }
@@ -190,7 +195,7 @@ func (f *forest) ghosts() error {
 // parent namespace (which may need one too), and its exit after the
 // release ends the namespace.
 func (f *forest) deadInit(ns uint32, g *node) {
-	if g.numbers[len(g.numbers)-1] != 1 {
+	if g.ns != ns || g.numbers[len(g.numbers)-1] != 1 {
 		x := f.add(&node{kind: Placeholder, image: -1, ns: ns, sid: g.sid, pgid: model.TagOutside, exits: true,
 			name: fmt.Sprintf("placeholder init of a dead namespace (for %s)", g.name), hasBS: true, bs: g.sid})
 		x.post = append(x.post, Action{Op: OpExit})
@@ -242,9 +247,12 @@ func (f *forest) hub(ns, sid uint32, member map[[2]uint32]*node) (*node, int, bo
 // namespace) a creator in its session and namespace.
 func (f *forest) placeGroupGhosts() error {
 	member := map[[2]uint32]*node{}
+	f.members = map[[2]uint32][]*node{}
 	for _, n := range f.tasks {
-		if !n.thread && !n.leads {
-			if k := ([2]uint32{n.ns, n.sid}); member[k] == nil {
+		if !n.thread {
+			k := [2]uint32{n.ns, n.sid}
+			f.members[k] = append(f.members[k], n)
+			if !n.leads && member[k] == nil {
 				member[k] = n
 			}
 		}
@@ -336,7 +344,7 @@ func (f *forest) sibling(p, c *node) bool {
 	}
 	switch {
 	case l.kind == Ghost && !l.placed && !f.forbid[l.tag]:
-		l.placed = true
+		l.placed, l.claimed = true, true
 		f.setCreator(l, p, 1, 0)
 	case l.kind == Ghost && l.creator == p && l.stage == 1:
 	case l.kind == Restored && l.parent == p:
@@ -400,20 +408,32 @@ func (f *forest) subreaperHub(p, c *node) *node {
 	if !c.hasBS || c.hasBG && !f.visible(c.bg, p.ns) {
 		return nil
 	}
-	l := f.owner[c.bs]
-	if l == nil || l.kind != Restored || l.ns != p.ns || f.creates(c, l) {
-		return nil
+	ok := func(l *node) bool {
+		if l == nil || l.kind != Restored || l.thread || l.ns != p.ns || f.creates(c, l) {
+			return false
+		}
+		x := l.parent
+		for ; x != nil && x != p; x = x.parent {
+			if x.ns != p.ns || x.subreaper || f.nsInit[x.ns] == x {
+				return false
+			}
+		}
+		return x == p
 	}
-	x := l.parent
-	for ; x != nil && x != p; x = x.parent {
-		if x.ns != p.ns || x.subreaper || f.nsInit[x.ns] == x {
-			return nil
+	if l := f.owner[c.bs]; ok(l) {
+		return l
+	}
+	// Another process of the session (a few: this is a search).
+	ms := f.members[[2]uint32{p.ns, c.bs}]
+	for i, m := range ms {
+		if i == 16 {
+			break
+		}
+		if ok(m) {
+			return m
 		}
 	}
-	if x != p {
-		return nil
-	}
-	return l
+	return nil
 }
 
 // create has x create c in stage: itself, or, when c must be born in a

@@ -86,6 +86,7 @@ type node struct {
 	exits   bool       // ends after the release (ghost, placeholder, zombie)
 	post    []Action
 	placed  bool // a ghost whose creator is chosen
+	claimed bool // a ghost made a child of a parent to create its siblings
 	// subreaper: orphans created under it by placeholders come back to it.
 	subreaper bool
 	// stopper is the thread that stops the group of a dead leader, which
@@ -116,8 +117,9 @@ type forest struct {
 	// in (check.go): what its init was born in.
 	outSid, outPgid map[uint32]uint32
 	groupSession    map[uint32]uint32
-	deadInits       []*node         // inits of namespaces whose tasks are gone
-	forbid          map[uint32]bool // session ghosts not to claim as sibling creators
+	deadInits       []*node               // inits of namespaces whose tasks are gone
+	forbid          map[uint32]bool       // session ghosts not to claim as sibling creators
+	members         map[[2]uint32][]*node // (namespace, session) -> its processes
 }
 
 // MakeForest computes the plan that restores snapshot s: creators, clone

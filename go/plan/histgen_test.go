@@ -55,8 +55,10 @@ type hist struct {
 	nextID uint64
 	nsN    int
 	procs  []*hproc // every process ever, for random picks
-	pids   []*hpid  // live pid objects
 	maxLv  int
+	// members counts the processes (zombies too) in each group.
+	members map[*hpid]int
+	session map[*hpid]*hpid // group -> its session
 }
 
 func (h *hist) newNS(parent *hns) *hns {
@@ -137,6 +139,7 @@ func (h *hist) clone(c *hproc, newpid, parent bool) *hproc {
 		return nil
 	}
 	np := &hproc{pgrp: h.ref(c.pgrp), sess: h.ref(c.sess), ns: ns}
+	h.members[c.pgrp]++
 	np.leader = &hthread{pid: h.ref(pid), proc: np}
 	np.threads = []*hthread{np.leader}
 	np.parent = c
@@ -155,34 +158,29 @@ func (h *hist) setsid(p *hproc) {
 	if p.sess == p.leader.pid {
 		return
 	}
-	for _, q := range h.procs {
-		if !q.gone && q.pgrp == p.leader.pid {
-			return // EPERM
-		}
+	if h.members[p.leader.pid] > 0 {
+		return // EPERM
 	}
+	h.members[p.pgrp]--
 	h.unref(p.pgrp)
 	h.unref(p.sess)
 	p.pgrp, p.sess = h.ref(p.leader.pid), h.ref(p.leader.pid)
+	h.members[p.pgrp]++
+	h.session[p.pgrp] = p.sess
 }
 
 func (h *hist) setpgid(p *hproc, to *hpid) {
 	if p.sess == p.leader.pid || to.in(p.ns) == 0 {
 		return
 	}
-	if to != p.leader.pid {
-		ok := false
-		for _, q := range h.procs {
-			if !q.gone && q.pgrp == to && q.sess == p.sess {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return
-		}
+	if to != p.leader.pid && (h.members[to] == 0 || h.session[to] != p.sess) {
+		return
 	}
+	h.members[p.pgrp]--
 	h.unref(p.pgrp)
 	p.pgrp = h.ref(to)
+	h.members[to]++
+	h.session[to] = p.sess
 }
 
 func live(p *hproc) *hthread {
@@ -240,6 +238,7 @@ func (h *hist) exit(p *hproc, status int32) {
 				for _, t := range q.threads {
 					h.unref(t.pid)
 				}
+				h.members[q.pgrp]--
 				h.unref(q.pgrp)
 				h.unref(q.sess)
 			}
@@ -289,6 +288,7 @@ func (h *hist) reap(p *hproc) {
 	for _, t := range p.threads {
 		h.unref(t.pid)
 	}
+	h.members[p.pgrp]--
 	h.unref(p.pgrp)
 	h.unref(p.sess)
 	if p.parent == nil {
@@ -312,13 +312,15 @@ func randomHistory(rng *rand.Rand, steps, maxLevels int, pidMax int32) *model.Sn
 // randomHistoryMode is randomHistory, in subtree mode rooted at a random
 // live process of the root namespace.
 func randomHistoryMode(rng *rand.Rand, steps, maxLevels int, pidMax int32, mode model.Mode) *model.Snapshot {
-	h := &hist{rng: rng, pidMax: pidMax, maxLv: maxLevels}
+	h := &hist{rng: rng, pidMax: pidMax, maxLv: maxLevels, members: map[*hpid]int{}, session: map[*hpid]*hpid{}}
 	root := h.newNS(nil)
 	pid := h.alloc(root)
 	init := &hproc{ns: root}
 	init.leader = &hthread{pid: h.ref(pid), proc: init}
 	init.threads = []*hthread{init.leader}
 	init.pgrp, init.sess = h.ref(pid), h.ref(pid)
+	h.members[pid]++
+	h.session[pid] = pid
 	root.init = init
 	h.procs = []*hproc{init}
 	pick := func() *hproc {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
@@ -122,4 +123,26 @@ func checkNoPids(s *model.Snapshot) error {
 		}
 	}
 	return nil
+}
+
+// Big histories: the plan of a 10,000-task tree simulates back to it.
+func TestMakeForestBigHistories(t *testing.T) {
+	if testing.Short() {
+		t.Skip("big histories in the long run")
+	}
+	for _, size := range []int{1000, 10000} {
+		rng := rand.New(rand.NewPCG(uint64(size), 13))
+		s := randomHistory(rng, size*5/2, 6, 4*1024*1024-1)
+		start := time.Now()
+		p, err := plan.MakeForest(s, plan.Options{})
+		if err != nil {
+			t.Fatalf("%d tasks: %v", len(s.Tasks), err)
+		}
+		t.Logf("%d tasks, %d namespaces: plan of %d tasks in %v", len(s.Tasks), len(s.Namespaces), len(p.Tasks), time.Since(start))
+		if size <= 10000 {
+			if err := checkRoundTrip(s, plan.Options{}); err != nil {
+				t.Fatalf("%d tasks: %v", len(s.Tasks), err)
+			}
+		}
+	}
 }
