@@ -366,12 +366,14 @@ func (f *forest) reaper(p, c *node) bool {
 	if l == nil || l.ns != p.ns || l.thread || f.creates(c, l) {
 		return false
 	}
-	if l.kind == Ghost && (!c.hasBG || c.bg == l.tag) {
-		f.setCreator(c, l, 1, 0)
-		return true
-	}
+	// The placeholder exits as soon as it has created c, before any
+	// subreaper is set: c goes to the init.
 	z := f.placeholder(l, 1, 0, "for "+c.name)
-	f.create(z, 1, c, 0)
+	z.exitAt = exitNow
+	if c.hasBG && c.bg != l.tag {
+		z.borrow = c.bg
+	}
+	f.setCreator(c, z, 1, 0)
 	return true
 }
 
@@ -398,12 +400,18 @@ func (f *forest) subreaper(p, c *node) bool {
 	}
 	p.subreaper = true
 	z := f.placeholder(l, 1, 0, "for "+c.name)
-	f.create(z, 1, c, 0)
+	z.exitAt = exitAfterSubreapers
+	z.target = p
+	if c.hasBG && !(l.leads && c.bg == l.tag) {
+		z.borrow = c.bg
+	}
+	f.setCreator(c, z, 1, 0)
 	return true
 }
 
-// subreaperHub is the leader of c's session if it descends from p in
-// p's namespace with no subreaper between them, else nil.
+// subreaperHub is the leader of c's session (or another member) if it
+// descends from p in p's namespace, else nil. Subreapers between them are
+// set only after c's placeholder has exited (layout.go).
 func (f *forest) subreaperHub(p, c *node) *node {
 	if !c.hasBS || c.hasBG && !f.visible(c.bg, p.ns) {
 		return nil
@@ -414,7 +422,7 @@ func (f *forest) subreaperHub(p, c *node) *node {
 		}
 		x := l.parent
 		for ; x != nil && x != p; x = x.parent {
-			if x.ns != p.ns || x.subreaper || f.nsInit[x.ns] == x {
+			if x.ns != p.ns || f.nsInit[x.ns] == x {
 				return false
 			}
 		}

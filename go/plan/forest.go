@@ -54,6 +54,13 @@ func (e *PlanError) Error() string {
 	return fmt.Sprintf("plan: task %d (image entry %d): %s", e.Nr, e.Task, e.Why)
 }
 
+// When a placeholder exits.
+const (
+	exitAfterRelease    = iota // with the ghosts
+	exitNow                    // once it has created its child (re-parented to the init)
+	exitAfterSubreapers        // once subreapers are set (re-parented to one)
+)
+
 // node is one task of the forest being built: an image task, a ghost, a
 // placeholder, the launcher or the tool's init.
 type node struct {
@@ -89,6 +96,10 @@ type node struct {
 	claimed bool // a ghost made a child of a parent to create its siblings
 	// subreaper: orphans created under it by placeholders come back to it.
 	subreaper bool
+	exitAt    int   // a placeholder's exit: exitAfterRelease, exitNow, exitAfterSubreapers
+	reaped    bool  // reaped by its creator during the creation
+	target    *node // exitAfterSubreapers: the subreaper it leaves its child to
+	depth     int   // a subreaper's: how many subreapers above it in its namespace
 	// stopper is the thread that stops the group of a dead leader, which
 	// then ends its thread before the final barrier.
 	stopper *node

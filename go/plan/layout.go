@@ -44,6 +44,17 @@ type layout struct {
 	pc      map[*node]int
 	pending []*node
 	phase   int
+	moveAt  int // the phase where owners move
+}
+
+// insertAfterBarrier puts a right after barrier k in acts.
+func insertAfterBarrier(acts []Action, k int32, a Action) []Action {
+	for i, x := range acts {
+		if x.Op == OpBarrier && x.A == k {
+			return append(acts[:i+1:i+1], append([]Action{a}, acts[i+1:]...)...)
+		}
+	}
+	return acts
 }
 
 func (f *forest) layout() (*Plan, error) {
@@ -96,12 +107,26 @@ func (f *forest) layout() (*Plan, error) {
 		}
 	}
 	creation := l.phase + 1 // creation phases: 0 .. creation-1
-	final := creation + 2
+	// Then subreapers are set, shallowest first, each level's orphans
+	// left to them by placeholders exiting in the next phase.
+	levels := 0
+	for _, n := range f.nodes {
+		if n.subreaper {
+			for x := n.parent; x != nil && x.ns == n.ns; x = x.parent {
+				if x.subreaper {
+					n.depth++
+				}
+			}
+			levels = max(levels, n.depth+1)
+		}
+	}
+	l.moveAt = creation + max(2*levels-1, 1)
+	final := l.moveAt + 1
 	if final >= MaxBarriers {
 		return nil, &PlanError{Task: -1, Why: fmt.Sprintf("the plan needs %d barriers, the executor has %d", final, MaxBarriers-1)}
 	}
 	for _, n := range f.nodes {
-		if n.kind == Ghost || n.kind == Placeholder {
+		if (n.kind == Ghost || n.kind == Placeholder) && !n.reaped {
 			r := realParent(n)
 			if r.stopper != nil {
 				r = r.stopper // a thread of the group reaps its children
@@ -166,9 +191,6 @@ func (l *layout) holders() {
 // (groups others borrow) and placeholders last (borrowers).
 func (l *layout) stepsOf(n *node) []step {
 	var st []step
-	if n.subreaper {
-		st = append(st, step{op: OpSubreaper})
-	}
 	if n.creator == l.launcher {
 		// Until the release, the tree dies with the launcher (which dies
 		// with the coordinator).
@@ -266,9 +288,12 @@ func (l *layout) run(n *node) {
 			l.act(n, Action{Op: OpClone, A: int32(len(l.p.Tasks))})
 			l.pc[n]++
 			l.emit(x.child)
+			if c := x.child; c.exitAt == exitNow && !c.pending && c.flags&Parent == 0 {
+				// It exited at once: reap it now.
+				l.act(n, Action{Op: OpReap, A: int32(c.idx)})
+				c.reaped = true
+			}
 			continue
-		case OpSubreaper:
-			l.act(n, Action{Op: OpSubreaper})
 		case OpSetsid:
 			l.act(n, Action{Op: OpSetsid})
 			l.made(n.tag)
@@ -309,16 +334,43 @@ func (l *layout) setpgid(n *node, g uint32) Action {
 func (l *layout) finish(n *node, creation int) {
 	t := &l.p.Tasks[n.idx]
 	var acts []Action
+	if n.exitAt == exitNow {
+		// It ends in the phase of its last step.
+		for k := n.born; k < len(n.acts); k++ {
+			if k > n.born {
+				acts = append(acts, Action{Op: OpBarrier, A: int32(k)})
+			}
+			acts = append(acts, n.acts[k]...)
+		}
+		t.Actions = append(acts, Action{Op: OpExit})
+		return
+	}
 	for k := n.born; k < creation; k++ {
 		if k < len(n.acts) {
 			acts = append(acts, n.acts[k]...)
 		}
 		acts = append(acts, Action{Op: OpBarrier, A: int32(k + 1)})
 	}
+	if n.exitAt == exitAfterSubreapers {
+		for k := creation + 1; k <= creation+2*n.target.depth+1; k++ {
+			acts = append(acts, Action{Op: OpBarrier, A: int32(k)})
+		}
+		t.Actions = append(acts, Action{Op: OpExit})
+		return
+	}
 	if n.kind == Restored && !n.thread && !n.leads && n.pgid != n.tag && l.visible(n.pgid, n.ns) && !l.moves(n) {
 		acts = append(acts, l.setpgid(n, n.pgid))
 	}
-	acts = append(acts, Action{Op: OpBarrier, A: int32(creation + 1)})
+	for k := creation + 1; k <= l.moveAt; k++ {
+		acts = append(acts, Action{Op: OpBarrier, A: int32(k)})
+		if n.subreaper && n.depth > 0 && k == creation+2*n.depth {
+			acts = append(acts, Action{Op: OpSubreaper})
+		}
+	}
+	if n.subreaper && n.depth == 0 {
+		// Set with the joins, after the creation barrier.
+		acts = insertAfterBarrier(acts, int32(creation), Action{Op: OpSubreaper})
+	}
 	if l.moves(n) {
 		acts = append(acts, l.setpgid(n, n.pgid))
 	}
@@ -329,7 +381,7 @@ func (l *layout) finish(n *node, creation int) {
 		t.Actions = append(acts, Action{Op: OpExitThread})
 		return
 	}
-	acts = append(acts, Action{Op: OpBarrier, A: int32(creation + 2)})
+	acts = append(acts, Action{Op: OpBarrier, A: int32(l.moveAt + 1)})
 	if n.kind != Launcher {
 		if n.creator == l.launcher {
 			acts = append(acts, Action{Op: OpPdeathsig, A: 0})
@@ -342,13 +394,17 @@ func (l *layout) finish(n *node, creation int) {
 	t.Actions = acts
 }
 
-// realParent is the process whose child n is when it exits: its creator,
-// or with CLONE_PARENT its creator's parent.
+// realParent is the process whose child n is when it exits after the
+// release: its creator, or with CLONE_PARENT its creator's parent then.
 func realParent(n *node) *node {
-	for n.flags&Parent != 0 {
-		n = n.creator
+	c := n.creator
+	switch {
+	case n.flags&Parent == 0:
+		return c
+	case c.kind == Restored:
+		return c.parent // its placeholders, if any, exit first
 	}
-	return n.creator
+	return realParent(c)
 }
 
 // Join is a setpgid in a NoPids plan whose argument the coordinator fills
