@@ -35,10 +35,14 @@
 #define E_EXIST		17
 #define E_CANCELED	125
 #define E_CHILD		10
+#define E_INTR		4
+#define E_SRCH		3
+#define E_IO		5
 
 static struct cr_header *hdr;
 static struct cr_task *tasks;
 static struct cr_action *actions;
+static __u32 *arrived;		/* futex per barrier */
 
 /* ---- system calls ------------------------------------------------------ */
 
@@ -275,6 +279,46 @@ static long attach(long idx)
 	return ((struct nlmsgerr *)NLMSG_DATA(&resp.nh))->error;
 }
 
+/* Children created from now on go to the pid namespace of pid nr. */
+static long enter_pid_ns(long nr)
+{
+	long fd = sys2(__NR_pidfd_open, nr, 0);
+	long ret;
+
+	if (fd < 0)
+		return fd;
+	ret = sys2(__NR_setns, fd, CLONE_NEWPID);
+	sys1(__NR_close, fd);
+	return ret;
+}
+
+/* Write nr to ns_last_pid: the next pid of this task's namespace is nr + 1. */
+static long write_last_pid(long nr)
+{
+	char buf[16];
+	int n = 0, i;
+	char tmp[16];
+	long fd, ret;
+
+	if (nr < 0)
+		return -E_INVAL;
+	do {
+		tmp[n++] = (char)('0' + nr % 10);
+		nr /= 10;
+	} while (nr);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	fd = sys4(__NR_openat, -100 /* AT_FDCWD */, "/proc/sys/kernel/ns_last_pid",
+		  01 /* O_WRONLY */ | 02000000 /* O_CLOEXEC */, 0);
+	if (fd < 0)
+		return fd;
+	ret = sys3(__NR_write, fd, buf, n);
+	sys1(__NR_close, fd);
+	if (ret >= 0 && ret != n)
+		ret = -E_IO;
+	return ret < 0 ? ret : 0;
+}
+
 static void barrier(long self, __u32 k)
 {
 	struct cr_task *t = &tasks[self];
@@ -284,8 +328,8 @@ static void barrier(long self, __u32 k)
 		store(&t->state, CR_STATE_PARKED);
 		futex_wake(&t->state);
 	}
-	add(&hdr->arrived[k]);
-	futex_wake(&hdr->arrived[k]);
+	add(&arrived[k]);
+	futex_wake(&arrived[k]);
 	while ((phase = load(&hdr->phase)) < k)
 		futex_wait(&hdr->phase, phase);
 }
@@ -368,7 +412,7 @@ static void __attribute__((noreturn)) run_task(long idx)
 				fail(idx, i, ret);
 			break;
 		case CR_OP_SETPGID:
-			ret = sys2(__NR_setpgid, 0, a->a);
+			ret = sys2(__NR_setpgid, a->b, a->a);
 			if (ret < 0)
 				fail(idx, i, ret);
 			break;
@@ -388,7 +432,7 @@ static void __attribute__((noreturn)) run_task(long idx)
 				fail(idx, i, ret);
 			break;
 		case CR_OP_BARRIER:
-			if (a->a <= 0 || a->a >= CR_MAX_BARRIERS)
+			if (a->a <= 0 || (__u32)a->a >= hdr->nr_barriers)
 				fail(idx, i, E_INVAL);
 			barrier(idx, (__u32)a->a);
 			break;
@@ -408,8 +452,34 @@ static void __attribute__((noreturn)) run_task(long idx)
 			if (a->a <= 0 || (__u32)a->a >= hdr->nr_tasks)
 				fail(idx, i, E_INVAL);
 			do {
-				ret = sys4(__NR_wait4, tasks[a->a].pid, 0, __WALL, 0);
-			} while (ret == -4 /* EINTR */);
+				ret = sys4(__NR_wait4, a->b ? a->b : tasks[a->a].pid, 0, __WALL, 0);
+			} while (ret == -E_INTR);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_WAIT_EXIT:
+			do {
+				ret = sys6(__NR_waitid, P_PID, a->b, 0,
+					   WEXITED | WNOWAIT | __WALL, 0, 0);
+			} while (ret == -E_INTR);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_WAIT_GONE:
+			/* kill(b, 0) finds the thread until release_task unhashes it
+			 * and frees its pid, both under tasklist_lock. */
+			while ((ret = sys2(__NR_kill, a->b, 0)) == 0)
+				sys0(__NR_sched_yield);
+			if (ret != -E_SRCH)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_SETNS:
+			ret = enter_pid_ns(a->a);
+			if (ret < 0)
+				fail(idx, i, ret);
+			break;
+		case CR_OP_LAST_PID:
+			ret = write_last_pid(a->a);
 			if (ret < 0)
 				fail(idx, i, ret);
 			break;
@@ -440,7 +510,8 @@ void __attribute__((noreturn, used)) cr_main(void)
 	if (hdr->magic != CR_MAGIC || hdr->version != CR_VERSION || hdr->nr_tasks == 0)
 		exit_group(121);
 	size = CR_HEADER_SIZE + (unsigned long)hdr->nr_tasks * CR_TASK_SIZE +
-	       (unsigned long)hdr->nr_actions * CR_ACTION_SIZE;
+	       (unsigned long)hdr->nr_actions * CR_ACTION_SIZE +
+	       (unsigned long)hdr->nr_barriers * sizeof(__u32);
 	sys2(__NR_munmap, p, 4096);
 	p = sys6(__NR_mmap, 0, size, 3 /* RW */, MAP_SHARED, PLAN_FD, 0);
 	if (p < 0 && p > -4096)
@@ -450,6 +521,7 @@ void __attribute__((noreturn, used)) cr_main(void)
 	tasks = (struct cr_task *)(p + CR_HEADER_SIZE);
 	actions = (struct cr_action *)(p + CR_HEADER_SIZE +
 				       (unsigned long)hdr->nr_tasks * CR_TASK_SIZE);
+	arrived = (__u32 *)(actions + hdr->nr_actions);
 	run_task(0);
 }
 

@@ -7,7 +7,8 @@
  * from it and checks its struct sizes against CR_*_SIZE.
  *
  * Layout: struct cr_header at offset 0, then nr_tasks struct cr_task, then
- * nr_actions struct cr_action. Task i runs actions
+ * nr_actions struct cr_action, then nr_barriers __u32 arrival counters
+ * (arrived[k] for barrier k; arrived[0] is unused). Task i runs actions
  * [first_action, first_action + nr_actions). Task 0 is the launcher: the
  * executor process the coordinator started.
  *
@@ -26,9 +27,8 @@
 #define CKPT_NL_EXECUTOR_PLAN_H
 
 #define CR_MAGIC	0x31505243	/* "CRP1" */
-#define CR_VERSION	1
+#define CR_VERSION	2
 #define CR_MAX_LEVELS	32
-#define CR_MAX_BARRIERS	8
 
 #define CR_HEADER_SIZE	128
 #define CR_TASK_SIZE	192
@@ -57,16 +57,23 @@ enum cr_op {
 	CR_OP_NONE,
 	CR_OP_CLONE,		/* a: child task; waits until it parks or exits */
 	CR_OP_SETSID,
-	CR_OP_SETPGID,		/* setpgid(0, a); a == 0: own group */
+	CR_OP_SETPGID,		/* setpgid(b, a): b == 0 itself, a == 0 own group */
 	CR_OP_SUBREAPER,	/* prctl(PR_SET_CHILD_SUBREAPER, 1) */
-	CR_OP_BARRIER,		/* a: barrier number, 1..CR_MAX_BARRIERS-1 */
+	CR_OP_BARRIER,		/* a: barrier number, 1..nr_barriers-1 */
 	CR_OP_EXIT,		/* a: wait status: exit(a >> 8), or die by signal a & 0x7f */
 	CR_OP_EXIT_THREAD,	/* end this thread only (a dead group leader) */
 	CR_OP_STOP,		/* stop by SIGSTOP */
-	CR_OP_REAP,		/* a: child task; wait for it to exit and reap it */
+	CR_OP_REAP,		/* a: child task, b: its pid here (0: the pid its
+				 * creator saw); wait for it to exit, reap it */
 	CR_OP_REAP_ALL,		/* reap any child, forever (an init) */
 	CR_OP_ATTACH,		/* attach to restart context hdr->context as member idx - 1 */
 	CR_OP_PDEATHSIG,	/* prctl(PR_SET_PDEATHSIG, a) */
+	CR_OP_SETNS,		/* children go to the pid namespace of pid a */
+	CR_OP_LAST_PID,		/* write a to /proc/sys/kernel/ns_last_pid */
+	CR_OP_WAIT_EXIT,	/* a: child task, b: its pid here; wait until it
+				 * is a zombie, without reaping it */
+	CR_OP_WAIT_GONE,	/* a: task, b: its pid here; wait until no task
+				 * has pid b (a thread of the group released) */
 };
 
 #ifndef __GO_CGEN__
@@ -83,9 +90,8 @@ struct cr_header {
 	__u16 genl_family;			/* for CR_OP_ATTACH */
 	__u16 reserved;
 	__u32 context;				/* for CR_OP_ATTACH: the restart context */
-	__u32 arrived[CR_MAX_BARRIERS];	/* futex per barrier */
-	__u32 expected[CR_MAX_BARRIERS];
-	__u32 pad[7];
+	__u32 nr_barriers;			/* arrival counters after the actions */
+	__u32 pad[22];
 };
 
 struct cr_task {

@@ -26,7 +26,6 @@ func TestLayout(t *testing.T) {
 		{"cr_header", unsafe.Sizeof(header{}), HeaderSize},
 		{"cr_task", unsafe.Sizeof(task{}), TaskSize},
 		{"cr_action", unsafe.Sizeof(action{}), ActionSize},
-		{"MaxBarriers", plan.MaxBarriers, MaxBarriers},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d, plan.h says %d", c.name, c.got, c.want)

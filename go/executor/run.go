@@ -29,9 +29,8 @@ type header struct {
 	Phase, Failed, Done                uint32
 	GenlFamily, Reserved               uint16
 	Context                            uint32
-	Arrived                            [MaxBarriers]uint32
-	Expected                           [MaxBarriers]uint32
-	Pad                                [7]uint32
+	NrBarriers                         uint32
+	Pad                                [22]uint32
 }
 
 type task struct {
@@ -57,7 +56,9 @@ type Run struct {
 	hdr     *header
 	tasks   []task
 	actions []action
-	pids    []int32 // once unmapped
+	arrived []uint32 // futex per barrier
+	expect  []uint32 // how many tasks meet at each barrier
+	pids    []int32  // once unmapped
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the launcher has been reaped
 	waitErr error
@@ -157,7 +158,8 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 	for i := range p.Tasks {
 		nActions += len(p.Tasks[i].Actions)
 	}
-	size := HeaderSize + len(p.Tasks)*TaskSize + nActions*ActionSize
+	expect := p.Expected()
+	size := HeaderSize + len(p.Tasks)*TaskSize + nActions*ActionSize + 4*len(expect)
 	fd, err := unix.MemfdCreate("ckpt-nl-plan", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("executor: memfd: %w", err)
@@ -171,10 +173,13 @@ func Start(p *plan.Plan, opt Options) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("executor: map plan memory: %w", err)
 	}
-	r := &Run{plan: p, mem: mem, exited: make(chan struct{})}
+	r := &Run{plan: p, mem: mem, exited: make(chan struct{}), expect: expect}
 	r.hdr = (*header)(unsafe.Pointer(&mem[0]))
 	r.tasks = unsafe.Slice((*task)(unsafe.Pointer(&mem[HeaderSize])), len(p.Tasks))
-	r.actions = unsafe.Slice((*action)(unsafe.Pointer(&mem[HeaderSize+len(p.Tasks)*TaskSize])), nActions)
+	off := HeaderSize + len(p.Tasks)*TaskSize
+	r.actions = unsafe.Slice((*action)(unsafe.Pointer(&mem[off])), nActions)
+	off += nActions * ActionSize
+	r.arrived = unsafe.Slice((*uint32)(unsafe.Pointer(&mem[off])), len(expect))
 	if err := r.layout(r.actions, opt); err != nil {
 		unix.Munmap(mem)
 		return nil, err
@@ -202,7 +207,7 @@ func (r *Run) layout(actions []action, opt Options) error {
 	h.Magic, h.Version = Magic, Version
 	h.NrTasks, h.NrActions = uint32(len(p.Tasks)), uint32(len(actions))
 	h.GenlFamily = opt.GenlFamily
-	h.Expected = p.Expected()
+	h.NrBarriers = uint32(len(r.expect))
 	// Thread groups: each task's leader, and a list through the group.
 	last := map[int]int{}
 	next := 0
@@ -231,7 +236,7 @@ func (r *Run) layout(actions []action, opt Options) error {
 		t.FirstAction = uint32(next)
 		t.NrActions = uint32(len(pt.Actions))
 		for _, a := range pt.Actions {
-			actions[next] = action{Op: uint32(a.Op), A: a.A}
+			actions[next] = action{Op: uint32(a.Op), A: a.A, B: a.B}
 			next++
 		}
 	}
@@ -287,13 +292,20 @@ func (r *Run) waitFor(p *uint32, want uint32, what string, timeout time.Duration
 }
 
 // WaitBarrier waits until every task of barrier k has arrived.
+// A barrier the plan does not use has no tasks to wait for.
 func (r *Run) WaitBarrier(k int, timeout time.Duration) error {
-	return r.waitFor(&r.hdr.Arrived[k], r.hdr.Expected[k], fmt.Sprintf("waiting for barrier %d", k), timeout)
+	if k <= 0 || k >= len(r.expect) {
+		return nil
+	}
+	return r.waitFor(&r.arrived[k], r.expect[k], fmt.Sprintf("waiting for barrier %d", k), timeout)
 }
 
 // Arrived is how many tasks have reached barrier k so far, of how many.
 func (r *Run) Arrived(k int) (uint32, uint32) {
-	return r.word(&r.hdr.Arrived[k]), r.hdr.Expected[k]
+	if k <= 0 || k >= len(r.expect) {
+		return 0, 0
+	}
+	return r.word(&r.arrived[k]), r.expect[k]
 }
 
 // Open lets the tasks waiting at barrier k go on.

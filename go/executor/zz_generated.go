@@ -4,9 +4,8 @@ package executor
 
 const (
 	Magic        = 827347523
-	Version      = 1
+	Version      = 2
 	MaxLevels    = 32
-	MaxBarriers  = 8
 	HeaderSize   = 128
 	TaskSize     = 192
 	ActionSize   = 16
@@ -33,4 +32,8 @@ const (
 	OpReapAll    = 10
 	OpAttach     = 11
 	OpPdeathsig  = 12
+	OpSetns      = 13
+	OpLastPid    = 14
+	OpWaitExit   = 15
+	OpWaitGone   = 16
 )

@@ -28,19 +28,23 @@ const (
 	OpNone       Op = 0
 	OpClone      Op = 1  // A: child task index
 	OpSetsid     Op = 2  //
-	OpSetpgid    Op = 3  // A: pgid as the task sees it; 0: its own
+	OpSetpgid    Op = 3  // A: pgid as the task sees it (0: own); B: a child's pid (0: itself)
 	OpSubreaper  Op = 4  //
 	OpBarrier    Op = 5  // A: barrier number (1..MaxBarriers-1)
 	OpExit       Op = 6  // A: wait status (exit code << 8, or a signal)
 	OpExitThread Op = 7  //
 	OpStop       Op = 8  //
-	OpReap       Op = 9  // A: child task index
+	OpReap       Op = 9  // A: child task index; B: its pid as the reaper sees it (0: as its creator saw it)
 	OpReapAll    Op = 10 //
 	OpAttach     Op = 11 // A: kernel restart context id
 	OpPdeathsig  Op = 12 // A: signal on the parent's death (0: none)
+	OpSetns      Op = 13 // A: a pid whose namespace the task's children go to
+	OpLastPid    Op = 14 // A: written to ns_last_pid (the next pid is A+1)
+	OpWaitExit   Op = 15 // A: child task index, B: its pid here; waits until it is a zombie
+	OpWaitGone   Op = 16 // A: task index, B: its pid here; waits until the pid is free (a released thread)
 )
 
-var opNames = [...]string{"none", "clone", "setsid", "setpgid", "subreaper", "barrier", "exit", "exit-thread", "stop", "reap", "reap-all", "attach", "pdeathsig"}
+var opNames = [...]string{"none", "clone", "setsid", "setpgid", "subreaper", "barrier", "exit", "exit-thread", "stop", "reap", "reap-all", "attach", "pdeathsig", "setns", "last-pid", "wait-exit", "wait-gone"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -71,8 +75,10 @@ func (f Flags) String() string {
 	return strings.Join(s, "|")
 }
 
-// MaxBarriers bounds barrier numbers (CR_MAX_BARRIERS).
-const MaxBarriers = 8
+// MaxBarriers bounds barrier numbers. The executor keeps one arrival
+// counter per barrier after the plan's actions (executor/plan.h), so the
+// bound only keeps a corrupt plan from asking for gigabytes.
+const MaxBarriers = 1 << 20
 
 // Kind says why a task exists.
 type Kind uint8
@@ -91,8 +97,8 @@ func (k Kind) String() string {
 
 // Action is one step of a task.
 type Action struct {
-	Op Op
-	A  int32
+	Op   Op
+	A, B int32
 }
 
 // Task is one task of the plan.
@@ -140,9 +146,10 @@ type Plan struct {
 	Joins []Join
 }
 
-// Expected returns, for each barrier number k, how many tasks meet at it.
-func (p *Plan) Expected() [MaxBarriers]uint32 {
-	var e [MaxBarriers]uint32
+// Expected returns, for each barrier number k from 0 to Barriers(), how
+// many tasks meet at it.
+func (p *Plan) Expected() []uint32 {
+	e := make([]uint32, p.Barriers()+1)
 	for i := range p.Tasks {
 		for _, a := range p.Tasks[i].Actions {
 			if a.Op == OpBarrier && a.A > 0 && a.A < MaxBarriers {
@@ -156,9 +163,11 @@ func (p *Plan) Expected() [MaxBarriers]uint32 {
 // Barriers is the highest barrier number the plan uses.
 func (p *Plan) Barriers() int {
 	n := 0
-	for k, c := range p.Expected() {
-		if c > 0 {
-			n = k
+	for i := range p.Tasks {
+		for _, a := range p.Tasks[i].Actions {
+			if a.Op == OpBarrier && a.A < MaxBarriers && int(a.A) > n {
+				n = int(a.A)
+			}
 		}
 	}
 	return n
@@ -195,7 +204,7 @@ func (p *Plan) Validate() error {
 		last := 0
 		for _, a := range t.Actions {
 			switch a.Op {
-			case OpClone, OpReap:
+			case OpClone, OpReap, OpWaitExit, OpWaitGone:
 				if a.A <= 0 || int(a.A) >= len(p.Tasks) {
 					return bad("%s of task %d, which does not exist", a.Op, a.A)
 				}
@@ -210,7 +219,8 @@ func (p *Plan) Validate() error {
 					return bad("barrier %d after barrier %d", a.A, last)
 				}
 				last = int(a.A)
-			case OpSetsid, OpSetpgid, OpSubreaper, OpExit, OpExitThread, OpStop, OpReapAll, OpAttach, OpPdeathsig:
+			case OpSetsid, OpSetpgid, OpSubreaper, OpExit, OpExitThread, OpStop, OpReapAll, OpAttach, OpPdeathsig,
+				OpSetns, OpLastPid:
 			default:
 				return bad("unknown action %d", a.Op)
 			}

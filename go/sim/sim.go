@@ -14,6 +14,7 @@ package sim
 
 import (
 	"fmt"
+	"syscall"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
@@ -32,6 +33,8 @@ type pidObj struct {
 	ns      int     // plan namespace it was allocated in
 	numbers []int32 // from the plan's Base level down to ns
 	refs    int
+	members int     // processes whose group it is
+	session *pidObj // the session of its group, while members > 0
 }
 
 type proc struct {
@@ -53,6 +56,7 @@ type thread struct {
 	pid      *pidObj
 	proc     *proc
 	ns       int
+	nsKids   int // pid_ns_for_children: ns, or a descendant after setns
 	exited   bool
 	children []*proc
 }
@@ -98,16 +102,12 @@ func Run(p *plan.Plan, order Order) (*Result, error) {
 	st := &state{p: p, threads: make([]*thread, n), pc: make([]int, n), blocked: make([]bool, n),
 		done: make([]bool, n), used: map[[2]int64]*pidObj{}, reaper: map[int]*proc{}, order: order}
 	// The launcher exists already, outside the plan's namespaces.
-	l := &thread{task: 0, ns: 0}
-	l.pid = st.newPid(0, nil)
-	l.proc = &proc{leader: l, threads: []*thread{l}}
-	l.proc.pgrp, l.proc.sess = st.ref(l.pid), st.ref(l.pid)
-	st.threads[0] = l
+	st.threads[0] = st.launcher()
 	if err := st.schedule(); err != nil {
 		return nil, err
 	}
 	expected := p.Expected()
-	for k := 1; k < plan.MaxBarriers; k++ {
+	for k := 1; k < len(expected); k++ {
 		if expected[k] == 0 {
 			continue
 		}
@@ -126,6 +126,33 @@ func Run(p *plan.Plan, order Order) (*Result, error) {
 		}
 	}
 	return &Result{st: st}, nil
+}
+
+// launcher is task 0: it exists already, outside the plan's namespaces.
+func (st *state) launcher() *thread {
+	l := &thread{task: 0, ns: 0}
+	l.pid = st.newPid(0, nil)
+	l.proc = &proc{leader: l, threads: []*thread{l}}
+	l.proc.sess = st.ref(l.pid)
+	st.setGroup(l.proc, l.pid)
+	return l
+}
+
+// setGroup moves pr into the process group o (nil: out of any group).
+func (st *state) setGroup(pr *proc, o *pidObj) {
+	if old := pr.pgrp; old != nil {
+		old.members--
+		if old.members == 0 {
+			old.session = nil
+		}
+		st.unref(old)
+	}
+	pr.pgrp = nil
+	if o != nil {
+		pr.pgrp = st.ref(o)
+		o.members++
+		o.session = pr.sess
+	}
 }
 
 func (st *state) newPid(ns int, numbers []int32) *pidObj {
@@ -239,12 +266,31 @@ func (st *state) runUntilBlocked(i int) error {
 			}
 			continue
 		case plan.OpSetsid:
-			if err := st.setsid(th); err != "" {
+			if err := st.setsid(th); err != nil {
 				return st.fail(i, a.Op, "%s", err)
 			}
 		case plan.OpSetpgid:
-			if err := st.setpgid(th, a.A); err != "" {
+			if err := st.setpgid(th, a.B, a.A); err != nil {
 				return st.fail(i, a.Op, "%s", err)
+			}
+		case plan.OpSetns:
+			if err := st.setns(th, a.A); err != nil {
+				return st.fail(i, a.Op, "%s", err)
+			}
+		case plan.OpLastPid:
+			// Numbers come from the plan (set_tid); the cursor matters
+			// only to Machine.
+		case plan.OpWaitGone:
+			if c := st.threads[a.A]; c == nil || !c.exited {
+				return nil // blocks until the thread has exited
+			}
+		case plan.OpWaitExit:
+			c := st.threads[a.A]
+			if c == nil || c.proc.gone {
+				return st.fail(i, a.Op, "task %d does not exist (ECHILD)", a.A)
+			}
+			if !c.proc.zombie {
+				return nil // blocks until the child exits
 			}
 		case plan.OpSubreaper:
 			th.proc.subreaper = true
@@ -293,14 +339,21 @@ func (st *state) runUntilBlocked(i int) error {
 func (st *state) clone(ci, child int) error {
 	c := st.threads[ci]
 	t := &st.p.Tasks[child]
-	ns := c.ns
+	ns := c.nsKids
+	if t.Flags&(plan.Thread|plan.NewPID) != 0 && c.nsKids != c.ns {
+		// kernel/fork.c copy_process, kernel/pid_namespace.c copy_pid_ns
+		return st.fail(ci, plan.OpClone, "CLONE_THREAD or CLONE_NEWPID after setns to another pid namespace (EINVAL)")
+	}
 	if t.Flags&plan.NewPID != 0 {
 		ns = t.NS
-		if st.p.NSParent[ns] != c.ns {
-			return st.fail(ci, plan.OpClone, "new namespace %d is not a child of the creator's %d", ns, c.ns)
+		if st.p.NSParent[ns] != c.nsKids {
+			return st.fail(ci, plan.OpClone, "new namespace %d is not a child of the creator's %d", ns, c.nsKids)
 		}
 	} else if t.NS != ns {
 		return st.fail(ci, plan.OpClone, "child in namespace %d, creator in %d", t.NS, ns)
+	}
+	if t.Flags&(plan.Thread|plan.Parent) != 0 && t.ExitSignal != 0 {
+		return st.fail(ci, plan.OpClone, "clone3 with CLONE_THREAD or CLONE_PARENT takes no exit signal (EINVAL)")
 	}
 	if t.Flags&plan.Parent != 0 && t.Flags&plan.Thread == 0 && st.reaper[c.ns] == c.proc {
 		return st.fail(ci, plan.OpClone, "an init cannot CLONE_PARENT (EINVAL)")
@@ -326,7 +379,7 @@ func (st *state) clone(ci, child int) error {
 	if lc := st.p.NSLevel[c.ns]; t.Expect != 0 && (lc < st.p.Base || numbers[lc-st.p.Base] != t.Expect) {
 		return st.fail(ci, plan.OpClone, "clone3 would return another pid than %d", t.Expect)
 	}
-	th := &thread{task: child, pid: st.ref(o), ns: ns}
+	th := &thread{task: child, pid: st.ref(o), ns: ns, nsKids: ns}
 	st.threads[child] = th
 	if t.Flags&plan.Thread != 0 {
 		th.proc = c.proc
@@ -337,8 +390,9 @@ func (st *state) clone(ci, child int) error {
 	if t.Flags&plan.Parent != 0 {
 		parent = c.proc.parent
 	}
-	pr := &proc{leader: th, threads: []*thread{th}, pgrp: st.ref(c.proc.pgrp), sess: st.ref(c.proc.sess),
+	pr := &proc{leader: th, threads: []*thread{th}, sess: st.ref(c.proc.sess),
 		hasSubreaper: parent.proc.subreaper || parent.proc.hasSubreaper}
+	st.setGroup(pr, c.proc.pgrp)
 	th.proc = pr
 	pr.parent = parent
 	parent.children = append(parent.children, pr)
@@ -348,21 +402,49 @@ func (st *state) clone(ci, child int) error {
 	return nil
 }
 
-func (st *state) setsid(th *thread) string {
+// opError is a call the kernel refuses: its errno and why.
+type opError struct {
+	errno syscall.Errno
+	msg   string
+}
+
+func (e *opError) Error() string { return e.msg + " (" + errnoName(e.errno) + ")" }
+func (e *opError) Unwrap() error { return e.errno }
+
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.ESRCH:
+		return "ESRCH"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.ECHILD:
+		return "ECHILD"
+	case syscall.EEXIST:
+		return "EEXIST"
+	}
+	return e.Error()
+}
+
+func refuse(errno syscall.Errno, format string, args ...any) *opError {
+	return &opError{errno: errno, msg: fmt.Sprintf(format, args...)}
+}
+
+// setsid is kernel/sys.c ksys_setsid.
+func (st *state) setsid(th *thread) *opError {
 	pr := th.proc
 	lp := pr.leader.pid
 	if pr.sess == lp {
-		return "already a session leader (EPERM)"
+		return refuse(syscall.EPERM, "already a session leader")
 	}
-	for _, t := range st.threads {
-		if t != nil && !t.proc.gone && t.proc.pgrp == lp {
-			return "a process group with its pid exists (EPERM)"
-		}
+	if lp.members > 0 {
+		return refuse(syscall.EPERM, "a process group with its pid exists")
 	}
-	st.unref(pr.pgrp)
 	st.unref(pr.sess)
-	pr.pgrp, pr.sess = st.ref(lp), st.ref(lp)
-	return ""
+	pr.sess = st.ref(lp)
+	st.setGroup(pr, lp)
+	return nil
 }
 
 // number of object o as seen from plan namespace ns, or 0.
@@ -374,30 +456,45 @@ func (st *state) nrIn(o *pidObj, ns int) int32 {
 	return o.numbers[l]
 }
 
-func (st *state) setpgid(th *thread, pgid int32) string {
-	pr := th.proc
-	if pr.sess == pr.leader.pid {
-		return "a session leader cannot change its group (EPERM)"
-	}
-	if pgid == 0 || pgid == st.nrIn(pr.leader.pid, th.ns) {
-		st.unref(pr.pgrp)
-		pr.pgrp = st.ref(pr.leader.pid)
-		return ""
-	}
-	for _, t := range st.threads {
-		if t == nil || t.proc.gone || t.proc.pgrp == nil {
-			continue
-		}
-		if st.nrIn(t.proc.pgrp, th.ns) == pgid {
-			if t.proc.sess != pr.sess {
-				return fmt.Sprintf("group %d is in another session (EPERM)", pgid)
+// setpgid is kernel/sys.c setpgid(pid, pgid) called by th: pid is the
+// caller's own process (0) or one of its children, pgid its own group
+// (0) or an existing group of the caller's session, both numbers as th
+// sees them (find_vpid).
+func (st *state) setpgid(th *thread, pid, pgid int32) *opError {
+	caller := th.proc
+	target := caller
+	if pid != 0 && pid != st.nrIn(caller.leader.pid, th.ns) {
+		target = nil
+		for _, t := range caller.threads {
+			for _, c := range t.children {
+				if st.nrIn(c.leader.pid, th.ns) == pid {
+					target = c
+				}
 			}
-			st.unref(pr.pgrp)
-			pr.pgrp = st.ref(t.proc.pgrp)
-			return ""
+		}
+		if target == nil {
+			return refuse(syscall.ESRCH, "pid %d is neither the caller nor its child", pid)
+		}
+		if target.sess != caller.sess {
+			return refuse(syscall.EPERM, "child %d is in another session", pid)
 		}
 	}
-	return fmt.Sprintf("no process group %d in its session (EPERM)", pgid)
+	if target.sess == target.leader.pid {
+		return refuse(syscall.EPERM, "a session leader cannot change its group")
+	}
+	if pgid == 0 || pgid == st.nrIn(target.leader.pid, th.ns) {
+		st.setGroup(target, target.leader.pid)
+		return nil
+	}
+	g := st.used[[2]int64{int64(th.ns), int64(pgid)}]
+	if g == nil || g.members == 0 || st.nrIn(g, th.ns) != pgid {
+		return refuse(syscall.EPERM, "no process group %d", pgid)
+	}
+	if g.session != caller.sess {
+		return refuse(syscall.EPERM, "group %d is in another session", pgid)
+	}
+	st.setGroup(target, g)
+	return nil
 }
 
 func (st *state) propagateSubreaper(pr *proc) {
@@ -530,7 +627,7 @@ func (st *state) reap(pr *proc) {
 	for _, t := range pr.threads {
 		st.unref(t.pid)
 	}
-	st.unref(pr.pgrp)
+	st.setGroup(pr, nil)
 	st.unref(pr.sess)
 	pr.threads = nil
 	if pr.parent != nil {
@@ -632,4 +729,25 @@ func (r *Result) Snapshot(root int, mode model.Mode) (*model.Snapshot, error) {
 func (r *Result) Alive(i int) bool {
 	t := r.st.threads[i]
 	return t != nil && !t.proc.gone
+}
+
+// setns is setns(pidfd of pid nr, CLONE_NEWPID) by th: the children th
+// creates from now on go to nr's pid namespace, which must be th's own or
+// a descendant (kernel/pid_namespace.c pidns_install).
+func (st *state) setns(th *thread, nr int32) *opError {
+	o := st.used[[2]int64{int64(th.ns), int64(nr)}]
+	if o == nil || st.nrIn(o, th.ns) != nr {
+		return refuse(syscall.ESRCH, "no pid %d in its namespace", nr)
+	}
+	var target *thread
+	for _, t := range st.threads {
+		if t != nil && t.pid == o && !t.exited && !t.proc.zombie {
+			target = t
+		}
+	}
+	if target == nil {
+		return refuse(syscall.ESRCH, "pid %d has no live task", nr)
+	}
+	th.nsKids = target.ns
+	return nil
 }
