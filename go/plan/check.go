@@ -75,7 +75,6 @@ func (f *forest) check() error {
 		}
 	}
 	outTask := map[uint32]*node{} // namespace -> the task that set outSid
-	outGTask := map[uint32]*node{}
 	for _, n := range f.tasks {
 		if n.thread {
 			continue
@@ -107,13 +106,6 @@ func (f *forest) check() error {
 			}
 			f.outSid[n.ns], outTask[n.ns] = n.sid, n
 		}
-		if !f.visible(n.pgid, n.ns) {
-			if o, ok := f.outPgid[n.ns]; ok && o != n.pgid {
-				return f.fail(n, "it and %s are in process groups %d and %d, both from outside their pid namespace: every process of a namespace descends from its init, which was born in one group",
-					outGTask[n.ns].name, f.s.Nr(n.pgid), f.s.Nr(o))
-			}
-			f.outPgid[n.ns], outGTask[n.ns] = n.pgid, n
-		}
 		// A group others are in was made by its owner, in the owner's
 		// session, and its owner can never go back to a group it
 		// cannot name.
@@ -122,7 +114,7 @@ func (f *forest) check() error {
 				return f.fail(n, "process group %d (its pid) is in session %d and it in %d: a process makes its group in its own session, and setsid fails while a group with its pid exists (EPERM)",
 					f.s.Nr(n.tag), f.s.Nr(gs), f.s.Nr(n.sid))
 			}
-			if !f.visible(n.pgid, n.ns) {
+			if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) {
 				return f.fail(n, "others are in process group %d (its pid) while it is in group %d, which it cannot name: a process can only be born in such a group, and setpgid cannot bring it back",
 					f.s.Nr(n.tag), f.s.Nr(n.pgid))
 			}
@@ -158,4 +150,12 @@ func (f *forest) sessionOfGroup(g uint32) uint32 {
 		}
 	}
 	return f.groupSession[g]
+}
+
+// parentMoves reports whether n, the init of a namespace, ends in a group
+// it cannot name that its parent puts it in (setpgid of a child: the
+// parent names the group, and shares n's session).
+func (f *forest) parentMoves(n *node) bool {
+	p := n.parent
+	return p != nil && p.ns != n.ns && !n.leads && !f.visible(n.pgid, n.ns) && f.visible(n.pgid, p.ns) && p.sid == n.sid
 }

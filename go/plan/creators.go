@@ -320,12 +320,17 @@ func (f *forest) direct(p, c *node) bool {
 		return false
 	}
 	if carried && p.hasBG && p.bg != c.bg {
-		return false
+		// A namespace's init can be moved by its parent to another group
+		// of its session that the parent names (setpgid of a child).
+		if pp := p.parent; f.opt.NoPids || pp == nil || pp.ns == p.ns || !f.visible(c.bg, pp.ns) {
+			return false
+		}
+		c.viaMove = c.bg
 	}
 	if c.hasBS {
 		p.hasBS, p.bs = true, c.bs
 	}
-	if carried {
+	if carried && !p.hasBG {
 		p.hasBG, p.bg = true, c.bg
 	}
 	f.create(p, 0, c, 0)

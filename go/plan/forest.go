@@ -96,10 +96,13 @@ type node struct {
 	claimed bool // a ghost made a child of a parent to create its siblings
 	// subreaper: orphans created under it by placeholders come back to it.
 	subreaper bool
-	exitAt    int   // a placeholder's exit: exitAfterRelease, exitNow, exitAfterSubreapers
-	reaped    bool  // reaped by its creator during the creation
-	target    *node // exitAfterSubreapers: the subreaper it leaves its child to
-	depth     int   // a subreaper's: how many subreapers above it in its namespace
+	exitAt    int            // a placeholder's exit: exitAfterRelease, exitNow, exitAfterSubreapers
+	reaped    bool           // reaped by its creator during the creation
+	target    *node          // exitAfterSubreapers: the subreaper it leaves its child to
+	depth     int            // a subreaper's: how many subreapers above it in its namespace
+	movesKids []*node        // namespace inits it puts in their final group (setpgid of a child)
+	viaMove   uint32         // a birth-state child born once its creator's parent moved it to this group
+	moved     map[uint32]int // groups its parent moved it to -> 1 + the phase
 	// stopper is the thread that stops the group of a dead leader, which
 	// then ends its thread before the final barrier.
 	stopper *node
@@ -124,13 +127,13 @@ type forest struct {
 	nodes    []*node
 	used     map[[2]int64]bool // (ns tag, number) in use
 	next     map[uint32]int32  // namespace tag -> next free number to try
-	// The groups and sessions from outside each namespace its tasks are
-	// in (check.go): what its init was born in.
-	outSid, outPgid map[uint32]uint32
-	groupSession    map[uint32]uint32
-	deadInits       []*node               // inits of namespaces whose tasks are gone
-	forbid          map[uint32]bool       // session ghosts not to claim as sibling creators
-	members         map[[2]uint32][]*node // (namespace, session) -> its processes
+	// The session from outside each namespace its tasks are in
+	// (check.go): the one its init was born in.
+	outSid       map[uint32]uint32
+	groupSession map[uint32]uint32
+	deadInits    []*node               // inits of namespaces whose tasks are gone
+	forbid       map[uint32]bool       // session ghosts not to claim as sibling creators
+	members      map[[2]uint32][]*node // (namespace, session) -> its processes
 }
 
 // MakeForest computes the plan that restores snapshot s: creators, clone
@@ -165,7 +168,7 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 func newForest(s *model.Snapshot, opt Options, forbid map[uint32]bool) (*forest, error) {
 	f := &forest{s: s, opt: opt, owner: make(map[uint32]*node, len(s.Tasks)), nsInit: map[uint32]*node{},
 		used: make(map[[2]int64]bool, len(s.Pids)), next: map[uint32]int32{},
-		outSid: map[uint32]uint32{}, outPgid: map[uint32]uint32{}, forbid: forbid}
+		outSid: map[uint32]uint32{}, forbid: forbid}
 	for i := range s.Pids {
 		p := &s.Pids[i]
 		for l, nr := range p.Numbers {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
@@ -28,6 +29,10 @@ import (
 // the last barrier, parents reaping their ghosts and placeholders, which
 // reap theirs first. A task created in phase k meets barriers k+1 on.
 
+// opAwaitMove is a step that waits until the task's parent has moved it
+// to a group (not an executor op).
+const opAwaitMove Op = 1 << 30
+
 // step is one thing a task does while the tree is created.
 type step struct {
 	op    Op
@@ -45,6 +50,13 @@ type layout struct {
 	pending []*node
 	phase   int
 	moveAt  int // the phase where owners move
+	// moveReqs are namespace inits waiting for their parent to move them.
+	moveReqs []moveReq
+}
+
+type moveReq struct {
+	n *node
+	g uint32
 }
 
 // insertAfterBarrier puts a right after barrier k in acts.
@@ -90,9 +102,29 @@ func (f *forest) layout() (*Plan, error) {
 	l.emit(f.launcher)
 	for phase := 1; len(l.pending) > 0; phase++ {
 		l.phase = phase
+		// Parents move their namespace inits first; the inits go on in
+		// the next phase.
+		reqs := l.moveReqs
+		l.moveReqs = nil
+		for _, r := range reqs {
+			pp := r.n.parent
+			if realParent(r.n) != pp {
+				return nil, f.fail(r.n, "its parent must move it to process group %d, but did not create it (not supported yet)", f.s.Nr(r.g))
+			}
+			a := l.setpgid(pp, r.g)
+			a.B = l.nrIn(r.n.tag, pp)
+			l.act(pp, a)
+			if r.n.moved == nil {
+				r.n.moved = map[uint32]int{}
+			}
+			r.n.moved[r.g] = phase + 1
+			if !l.visible(r.n.pgid, r.n.ns) && !l.owns(r.n) && !slices.Contains(pp.movesKids, r.n) {
+				pp.movesKids = append(pp.movesKids, r.n) // and back to its own group at the end
+			}
+		}
 		waiting := l.pending
 		l.pending = nil
-		progress := false
+		progress := len(reqs) > 0
 		for _, n := range waiting {
 			n.pending = false
 			before := l.pc[n]
@@ -124,6 +156,11 @@ func (f *forest) layout() (*Plan, error) {
 	final := l.moveAt + 1
 	if final >= MaxBarriers {
 		return nil, &PlanError{Task: -1, Why: fmt.Sprintf("the plan needs %d barriers, the executor has %d", final, MaxBarriers-1)}
+	}
+	for _, n := range f.tasks {
+		if n.kind == Restored && !n.thread && f.parentMoves(n) && l.owns(n) && !slices.Contains(n.parent.movesKids, n) {
+			n.parent.movesKids = append(n.parent.movesKids, n)
+		}
 	}
 	for _, n := range f.nodes {
 		if (n.kind == Ghost || n.kind == Placeholder) && !n.reaped {
@@ -209,7 +246,25 @@ func (l *layout) stepsOf(n *node) []step {
 			}
 		}
 	}
-	clones(n.kids[0])
+	var plain []*node
+	var order []uint32
+	byGroup := map[uint32][]*node{}
+	for _, c := range n.kids[0] {
+		if c.viaMove == 0 {
+			plain = append(plain, c)
+			continue
+		}
+		if byGroup[c.viaMove] == nil {
+			order = append(order, c.viaMove)
+		}
+		byGroup[c.viaMove] = append(byGroup[c.viaMove], c)
+	}
+	clones(plain)
+	for _, g := range order {
+		// The parent moves n to g (setpgid of a child) between phases.
+		st = append(st, step{op: opAwaitMove, group: g})
+		clones(byGroup[g])
+	}
 	switch {
 	case n.kind == Placeholder && n.borrow != 0:
 		st = append(st, step{op: OpSetpgid, group: n.borrow})
@@ -259,8 +314,8 @@ func (l *layout) emit(n *node) {
 	case n.kind == Placeholder:
 		t.Comm = "ckpt-nl-place"
 	}
-	if n.thread {
-		t.ExitSignal = 0
+	if n.flags&(Thread|Parent) != 0 {
+		t.ExitSignal = 0 // clone3 takes none: the creator's leader's applies
 	}
 	shift := 1 - l.base
 	if n.kind != Launcher {
@@ -309,6 +364,15 @@ func (l *layout) run(n *node) {
 				return
 			}
 			l.act(n, l.setpgid(n, x.group))
+		case opAwaitMove:
+			if e := n.moved[x.group]; e == 0 || e-1 >= l.phase {
+				if e == 0 {
+					l.moveReqs = append(l.moveReqs, moveReq{n, x.group})
+				}
+				n.pending = true
+				l.pending = append(l.pending, n)
+				return
+			}
 		}
 		l.pc[n]++
 	}
@@ -371,8 +435,14 @@ func (l *layout) finish(n *node, creation int) {
 		// Set with the joins, after the creation barrier.
 		acts = insertAfterBarrier(acts, int32(creation), Action{Op: OpSubreaper})
 	}
-	if l.moves(n) {
+	if l.moves(n) && l.visible(n.pgid, n.ns) {
 		acts = append(acts, l.setpgid(n, n.pgid))
+	}
+	// Namespace inits whose parent puts them in a group they cannot name.
+	for _, c := range n.movesKids {
+		a := l.setpgid(n, c.pgid)
+		a.B = l.nrIn(c.tag, n)
+		acts = append(acts, a)
 	}
 	if l.opt.Attach && n.kind != Launcher {
 		acts = append(acts, Action{Op: OpAttach})
