@@ -154,8 +154,9 @@ func (f *forest) sessionOfGroup(g uint32) uint32 {
 
 // parentMoves reports whether n, the init of a namespace, ends in a group
 // it cannot name that its parent puts it in (setpgid of a child: the
-// parent names the group, and shares n's session).
+// parent names the group, and shares n's session then: its final one, or
+// the one it was born in before its setsid).
 func (f *forest) parentMoves(n *node) bool {
 	p := n.parent
-	return p != nil && p.ns != n.ns && !n.leads && !f.visible(n.pgid, n.ns) && f.visible(n.pgid, p.ns) && p.sid == n.sid
+	return p != nil && p.ns != n.ns && !n.leads && !f.visible(n.pgid, n.ns) && f.visible(n.pgid, p.ns) && (p.sid == n.sid || p.leads)
 }

@@ -50,7 +50,9 @@ func (f *forest) creators() error {
 		if !n.leads {
 			n.hasBS, n.bs = true, n.sid
 		}
-		if !f.visible(n.pgid, n.ns) {
+		// A group it cannot name: born in it, unless its parent can put
+		// it there at the end (a namespace's init).
+		if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) {
 			n.hasBG, n.bg = true, n.pgid
 		}
 	}
@@ -75,8 +77,28 @@ func (f *forest) creators() error {
 	for i := len(f.tasks) - 1; i >= 0; i-- {
 		p := f.tasks[i]
 		kids := children[p]
+		for _, c := range kids {
+			// A namespace's init its parent can move only before the
+			// parent's setsid: born in its final group, unless its own
+			// children need it born elsewhere.
+			if f.parentMoves(c) && p.sid != c.sid {
+				switch {
+				case !c.hasBG:
+					c.hasBG, c.bg = true, c.pgid
+				case c.bg != c.pgid:
+					c.earlyMove = true
+				}
+			}
+		}
 		// Children only their parent can create choose first.
 		for _, c := range kids {
+			if c.earlyMove {
+				if !f.direct(p, c) || c.creator != p || c.stage != 0 {
+					return f.fail(c, "its parent must create it before its setsid and then put it in process group %d, which the parent cannot (not supported yet)", f.s.Nr(c.pgid))
+				}
+				c.placed = true
+				continue
+			}
 			if !f.hasAlternative(p, c) && f.direct(p, c) {
 				c.placed = true
 			}

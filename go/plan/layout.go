@@ -33,6 +33,10 @@ import (
 // to a group (not an executor op).
 const opAwaitMove Op = 1 << 30
 
+// opMoveChild is a step: setpgid of a child, a namespace's init, to its
+// final group, right after the birth-state clones.
+const opMoveChild Op = 1<<30 + 1
+
 // step is one thing a task does while the tree is created.
 type step struct {
 	op    Op
@@ -50,6 +54,7 @@ type layout struct {
 	pending []*node
 	phase   int
 	moveAt  int // the phase where owners move
+	err     error
 	// moveReqs are namespace inits waiting for their parent to move them.
 	moveReqs []moveReq
 }
@@ -158,7 +163,7 @@ func (f *forest) layout() (*Plan, error) {
 		return nil, &PlanError{Task: -1, Why: fmt.Sprintf("the plan needs %d barriers, the executor has %d", final, MaxBarriers-1)}
 	}
 	for _, n := range f.tasks {
-		if n.kind == Restored && !n.thread && f.parentMoves(n) && l.owns(n) && !slices.Contains(n.parent.movesKids, n) {
+		if l.lateParentMove(n) && !slices.Contains(n.parent.movesKids, n) {
 			n.parent.movesKids = append(n.parent.movesKids, n)
 		}
 	}
@@ -173,6 +178,9 @@ func (f *forest) layout() (*Plan, error) {
 	}
 	for _, n := range f.nodes {
 		l.finish(n, creation)
+	}
+	if l.err != nil {
+		return nil, l.err
 	}
 	if f.opt.NoPids {
 		collectJoins(p, f.nodes)
@@ -200,6 +208,12 @@ func (l *layout) moves(n *node) bool {
 	return n.kind == Restored && !n.thread && !n.leads && n.pgid != n.tag && l.used[n.tag]
 }
 
+// lateParentMove reports whether n's parent puts it in its final group
+// in the move phase (n, a namespace's init, cannot name it).
+func (l *layout) lateParentMove(n *node) bool {
+	return n.kind == Restored && !n.thread && l.parentMoves(n) && !n.earlyMove && (l.owns(n) || !n.hasBG || n.bg != n.pgid)
+}
+
 // holders adds a placeholder in every group that a moving owner enters
 // while its own owner leaves it and no one else stays in it.
 func (l *layout) holders() {
@@ -209,7 +223,7 @@ func (l *layout) holders() {
 		if n.thread || n.pgid == model.TagOutside {
 			continue
 		}
-		if l.moves(n) {
+		if l.moves(n) || l.lateParentMove(n) {
 			target[n.pgid] = true
 		} else {
 			stays[n.pgid] = true
@@ -234,6 +248,13 @@ func (l *layout) stepsOf(n *node) []step {
 		st = append(st, step{op: OpPdeathsig})
 	}
 	clones := func(kids []*node) {
+		defer func() {
+			for _, c := range kids {
+				if c.earlyMove {
+					st = append(st, step{op: opMoveChild, child: c, group: c.pgid})
+				}
+			}
+		}()
 		for _, pass := range []func(*node) bool{
 			func(c *node) bool { return c.kind == Ghost || c.holder },
 			func(c *node) bool { return c.kind != Ghost && c.kind != Placeholder },
@@ -364,6 +385,21 @@ func (l *layout) run(n *node) {
 				return
 			}
 			l.act(n, l.setpgid(n, x.group))
+		case opMoveChild:
+			// The parent puts its child, a namespace's init, in its
+			// final group before its own setsid.
+			if c := x.child; !l.usable(x.group) || c.pending {
+				if c.pending {
+					l.err = l.fail(c, "its parent must put it in process group %d while it still creates (not supported yet)", l.s.Nr(x.group))
+				}
+				n.pending = true
+				l.pending = append(l.pending, n)
+				return
+			}
+			a := l.setpgid(n, x.group)
+			a.B = l.nrIn(x.child.tag, n)
+			l.act(n, a)
+			x.child.movedEarly = true
 		case opAwaitMove:
 			if e := n.moved[x.group]; e == 0 || e-1 >= l.phase {
 				if e == 0 {
@@ -440,6 +476,12 @@ func (l *layout) finish(n *node, creation int) {
 	}
 	// Namespace inits whose parent puts them in a group they cannot name.
 	for _, c := range n.movesKids {
+		if c.movedEarly {
+			continue
+		}
+		if n.sid != c.sid {
+			l.err = l.fail(c, "its parent must put it in process group %d, but is in another session by then", l.s.Nr(c.pgid))
+		}
 		a := l.setpgid(n, c.pgid)
 		a.B = l.nrIn(c.tag, n)
 		acts = append(acts, a)
