@@ -270,10 +270,17 @@ func (f *forest) hub(ns, sid uint32, member map[[2]uint32]*node) (*node, int, bo
 func (f *forest) placeGroupGhosts() error {
 	member := map[[2]uint32]*node{}
 	f.members = map[[2]uint32][]*node{}
+	f.inGroup = map[[2]uint32][]*node{}
+	f.groupUsers = map[uint32]int{}
 	for _, n := range f.tasks {
 		if !n.thread {
 			k := [2]uint32{n.ns, n.sid}
 			f.members[k] = append(f.members[k], n)
+			g := [2]uint32{n.ns, n.pgid}
+			f.inGroup[g] = append(f.inGroup[g], n)
+			if n.pgid != n.tag {
+				f.groupUsers[n.pgid]++
+			}
 			if !n.leads && member[k] == nil {
 				member[k] = n
 			}
@@ -386,10 +393,23 @@ func (f *forest) sibling(p, c *node) bool {
 // of p, its init, by a task that exits after the release, so that the
 // kernel re-parents c to p.
 func (f *forest) reaper(p, c *node) bool {
-	if f.nsInit[p.ns] != p || !c.hasBS || c.hasBG && !f.visible(c.bg, p.ns) {
+	if f.nsInit[p.ns] != p || !c.hasBS {
 		return false
 	}
 	l := f.owner[c.bs]
+	if c.hasBG && !f.visible(c.bg, p.ns) {
+		// A group from outside: a process born in it that stays.
+		l = nil
+		for i, m := range f.inGroup[[2]uint32{p.ns, c.bg}] {
+			if i == 16 {
+				break
+			}
+			if m.sid == c.bs && f.staysIn(m, c.bg) && !f.creates(c, m) {
+				l = m
+				break
+			}
+		}
+	}
 	if l == nil || l.ns != p.ns || l.thread || f.creates(c, l) {
 		return false
 	}
@@ -397,7 +417,7 @@ func (f *forest) reaper(p, c *node) bool {
 	// subreaper is set: c goes to the init.
 	z := f.placeholder(l, 1, 0, "for "+c.name)
 	z.exitAt = exitNow
-	if c.hasBG && c.bg != l.tag {
+	if c.hasBG && f.visible(c.bg, l.ns) && c.bg != l.tag {
 		z.borrow = c.bg
 	}
 	f.setCreator(c, z, 1, 0)
@@ -429,7 +449,7 @@ func (f *forest) subreaper(p, c *node) bool {
 	z := f.placeholder(l, 1, 0, "for "+c.name)
 	z.exitAt = exitAfterSubreapers
 	z.target = p
-	if c.hasBG && !(l.leads && c.bg == l.tag) {
+	if c.hasBG && f.visible(c.bg, l.ns) && !(l.leads && c.bg == l.tag) {
 		z.borrow = c.bg
 	}
 	f.setCreator(c, z, 1, 0)
@@ -440,11 +460,15 @@ func (f *forest) subreaper(p, c *node) bool {
 // descends from p in p's namespace, else nil. Subreapers between them are
 // set only after c's placeholder has exited (layout.go).
 func (f *forest) subreaperHub(p, c *node) *node {
-	if !c.hasBS || c.hasBG && !f.visible(c.bg, p.ns) {
+	if !c.hasBS {
 		return nil
 	}
+	carried := c.hasBG && !f.visible(c.bg, p.ns)
 	ok := func(l *node) bool {
 		if l == nil || l.kind != Restored || l.thread || l.ns != p.ns || f.creates(c, l) {
+			return false
+		}
+		if carried && !f.staysIn(l, c.bg) {
 			return false
 		}
 		x := l.parent
@@ -460,6 +484,9 @@ func (f *forest) subreaperHub(p, c *node) *node {
 	}
 	// Another process of the session (a few: this is a search).
 	ms := f.members[[2]uint32{p.ns, c.bs}]
+	if carried {
+		ms = f.inGroup[[2]uint32{p.ns, c.bg}]
+	}
 	for i, m := range ms {
 		if i == 16 {
 			break
@@ -469,6 +496,12 @@ func (f *forest) subreaperHub(p, c *node) *node {
 		}
 	}
 	return nil
+}
+
+// staysIn reports whether l is in group g, which it cannot name, all its
+// life: born in it, never an owner of a group, not moved by a parent.
+func (f *forest) staysIn(l *node, g uint32) bool {
+	return l.pgid == g && l.hasBG && l.bg == g && f.groupUsers[l.tag] == 0 && !f.parentMoves(l)
 }
 
 // create has x create c in stage: itself, or, when c must be born in a

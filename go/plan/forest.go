@@ -103,6 +103,7 @@ type node struct {
 	movesKids  []*node        // namespace inits it puts in their final group (setpgid of a child)
 	movedEarly bool           // its parent put it in its final group right after creating it
 	earlyMove  bool           // its parent puts it in its final group before the parent's setsid
+	lastAct    int            // the creation phase of its last action
 	viaMove    uint32         // a birth-state child born once its creator's parent moved it to this group
 	moved      map[uint32]int // groups its parent moved it to -> 1 + the phase
 	// stopper is the thread that stops the group of a dead leader, which
@@ -136,6 +137,8 @@ type forest struct {
 	deadInits    []*node               // inits of namespaces whose tasks are gone
 	forbid       map[uint32]bool       // session ghosts not to claim as sibling creators
 	members      map[[2]uint32][]*node // (namespace, session) -> its processes
+	inGroup      map[[2]uint32][]*node // (namespace, group) -> its processes
+	groupUsers   map[uint32]int        // group tag -> processes in it but its owner
 }
 
 // MakeForest computes the plan that restores snapshot s: creators, clone

@@ -308,6 +308,7 @@ func (l *layout) usable(g uint32) bool {
 }
 
 func (l *layout) act(n *node, a Action) {
+	n.lastAct = l.phase
 	for len(n.acts) <= l.phase {
 		n.acts = append(n.acts, nil)
 	}
@@ -388,10 +389,13 @@ func (l *layout) run(n *node) {
 		case opMoveChild:
 			// The parent puts its child, a namespace's init, in its
 			// final group before its own setsid.
-			if c := x.child; !l.usable(x.group) || c.pending {
-				if c.pending {
-					l.err = l.fail(c, "its parent must put it in process group %d while it still creates (not supported yet)", l.s.Nr(x.group))
-				}
+			c := x.child
+			ready := !c.pending
+			if l.phase > 0 {
+				// Not while it creates, in this phase or later.
+				ready = l.pc[c] == len(l.steps[c]) && c.lastAct < l.phase
+			}
+			if !l.usable(x.group) || !ready {
 				n.pending = true
 				l.pending = append(l.pending, n)
 				return

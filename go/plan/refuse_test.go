@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/model/modeltest"
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
+	"github.com/ckpt-nl/ckpt-nl/go/sim"
 )
 
 // Every refusal MakeForest can still make: images no history of fork,
@@ -124,5 +126,53 @@ func checkRefusal(t *testing.T, err error, nr int32, says []string) {
 	}
 	if strings.Contains(err.Error(), "unsupported shape") {
 		t.Errorf("refusal %q", err)
+	}
+}
+
+// The simulator catches a plan whose waits form a cycle (the deadlock an
+// earlier planner produced: a creator waiting for a child that waits, before
+// its first barrier, for something that comes only after that barrier), and
+// a barrier that a task can never reach.
+func TestSimCatchesWaitCycles(t *testing.T) {
+	task := func(creator int, ns int, nr int32, acts ...plan.Action) plan.Task {
+		return plan.Task{Kind: plan.Placeholder, Creator: creator, NS: ns, Numbers: []int32{nr}, Image: -1, Actions: acts, Name: fmt.Sprint("t", nr)}
+	}
+	a := func(op plan.Op, x int32) plan.Action { return plan.Action{Op: op, A: x} }
+	for _, tc := range []struct {
+		name string
+		p    plan.Plan
+		want string
+	}{{
+		name: "creator waits for a child that reaps a task waiting at the barrier",
+		p: plan.Plan{Base: 1, NSParent: []int{-1, 0}, NSLevel: []int{0, 1}, Tasks: []plan.Task{
+			{Kind: plan.Launcher, Creator: -1, Image: -1, Actions: []plan.Action{a(plan.OpClone, 1), a(plan.OpBarrier, 1)}},
+			func() plan.Task {
+				x := task(0, 1, 1, a(plan.OpClone, 2), a(plan.OpBarrier, 1))
+				x.Flags = plan.NewPID
+				return x
+			}(),
+			task(1, 1, 2, a(plan.OpClone, 3), a(plan.OpReap, 3), a(plan.OpBarrier, 1)),
+			task(2, 1, 3, a(plan.OpBarrier, 1), a(plan.OpExit, 0)),
+		}},
+		want: "blocks before its first barrier",
+	}, {
+		name: "a barrier a task created after it must reach",
+		p: plan.Plan{Base: 1, NSParent: []int{-1, 0}, NSLevel: []int{0, 1}, Tasks: []plan.Task{
+			{Kind: plan.Launcher, Creator: -1, Image: -1, Actions: []plan.Action{a(plan.OpClone, 1), a(plan.OpBarrier, 1), a(plan.OpBarrier, 2)}},
+			func() plan.Task {
+				x := task(0, 1, 1, a(plan.OpBarrier, 1), a(plan.OpClone, 2), a(plan.OpBarrier, 2))
+				x.Flags = plan.NewPID
+				return x
+			}(),
+			task(1, 1, 2, a(plan.OpBarrier, 1), a(plan.OpBarrier, 2)),
+		}},
+		want: "barrier 1",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sim.Run(&tc.p, sim.Forward)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("sim.Run: %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }
