@@ -60,6 +60,7 @@ func (f *forest) creators() error {
 		return err
 	}
 	children := make(map[*node][]*node, len(f.tasks))
+	f.children = children
 	for i, n := range f.tasks {
 		if i == 0 {
 			continue
@@ -123,7 +124,7 @@ func (f *forest) creators() error {
 	case f.top.kind == Init && l != nil && l.kind == Ghost && l.ns == f.top.ns && (!root.hasBG || root.bg == l.tag) && f.creates(root, l):
 		// The ghost went to a task of the tree as a sibling creator: try
 		// again without.
-		return &retry{l.tag}
+		return &retry{l.tag, -1}
 	case f.top.kind == Init && l != nil && l.kind == Ghost && l.ns == f.top.ns && (!root.hasBG || root.bg == l.tag):
 		if !l.placed {
 			l.placed = true
@@ -150,17 +151,34 @@ func (f *forest) creators() error {
 
 // retry is a choice to undo: the ghost of session tag must not be
 // claimed as a sibling creator.
-type retry struct{ tag uint32 }
+type retry struct {
+	tag      uint32
+	claimant int
+}
+
+// mayClaim reports whether p may make ghost l its child to create its
+// children in l's session.
+func (f *forest) mayClaim(l, p *node) bool {
+	who, ok := f.reserve[l.tag]
+	return !ok || who == p.image
+}
 
 func (r *retry) Error() string {
 	return fmt.Sprintf("plan: internal: retry without claiming ghost %d", r.tag)
 }
 
 func (f *forest) noCreator(p, c *node) error {
-	if l := f.owner[c.bs]; c.hasBS && l != nil && l.claimed && !f.forbid[l.tag] && f.creates(c, l) {
-		// The ghost went below c as a sibling creator, and only it
-		// could have created c: try again without that.
-		return &retry{l.tag}
+	if l := f.owner[c.bs]; c.hasBS && l != nil && l.claimed {
+		if _, done := f.reserve[l.tag]; !done {
+			// The ghost went elsewhere as a sibling creator, and it could
+			// have created c: try again with it kept for c's parent (or,
+			// if it went below c, for no one).
+			who := p.image
+			if f.creates(c, l) {
+				who = -1
+			}
+			return &retry{l.tag, who}
+		}
 	}
 	return f.fail(c, "no process can create it: its parent %s is in session %d (born in %d), and it must be born in session %d, group %d",
 		p.name, f.s.Nr(p.sid), f.s.Nr(p.bs), f.s.Nr(c.bs), f.s.Nr(c.bg))
@@ -377,7 +395,7 @@ func (f *forest) sibling(p, c *node) bool {
 		return false
 	}
 	switch {
-	case l.kind == Ghost && !l.placed && !f.forbid[l.tag]:
+	case l.kind == Ghost && !l.placed && f.mayClaim(l, p):
 		l.placed, l.claimed = true, true
 		f.setCreator(l, p, 1, 0)
 	case l.kind == Ghost && l.creator == p && l.stage == 1:
@@ -465,14 +483,14 @@ func (f *forest) subreaperHub(p, c *node) *node {
 	}
 	carried := c.hasBG && !f.visible(c.bg, p.ns)
 	ok := func(l *node) bool {
-		if l == nil || l.kind != Restored || l.thread || l.ns != p.ns || f.creates(c, l) {
+		if l == nil || l.kind != Restored && !(l.kind == Ghost && l.placed) || l.thread || l.ns != p.ns || f.creates(c, l) {
 			return false
 		}
-		if carried && !f.staysIn(l, c.bg) {
+		if carried && (l.kind == Ghost || !f.staysIn(l, c.bg)) {
 			return false
 		}
-		x := l.parent
-		for ; x != nil && x != p; x = x.parent {
+		x := parentAfter(l)
+		for ; x != nil && x != p; x = parentAfter(x) {
 			if x.ns != p.ns || f.nsInit[x.ns] == x {
 				return false
 			}
@@ -482,13 +500,19 @@ func (f *forest) subreaperHub(p, c *node) *node {
 	if l := f.owner[c.bs]; ok(l) {
 		return l
 	}
-	// Another process of the session (a few: this is a search).
+	// A sibling in the session, or another process of the session (a
+	// bounded search).
+	for _, m := range f.children[p] {
+		if m != c && m.sid == c.bs && !m.leads && ok(m) {
+			return m
+		}
+	}
 	ms := f.members[[2]uint32{p.ns, c.bs}]
 	if carried {
 		ms = f.inGroup[[2]uint32{p.ns, c.bg}]
 	}
 	for i, m := range ms {
-		if i == 16 {
+		if i == 64 {
 			break
 		}
 		if ok(m) {
@@ -496,6 +520,18 @@ func (f *forest) subreaperHub(p, c *node) *node {
 		}
 	}
 	return nil
+}
+
+// parentAfter is x's parent once the tree is created: an image task's
+// image parent, else the process whose child it is (as far as chosen).
+func parentAfter(x *node) *node {
+	if x.kind == Restored {
+		return x.parent
+	}
+	if x.creator == nil {
+		return nil
+	}
+	return realParent(x)
 }
 
 // staysIn reports whether l is in group g, which it cannot name, all its

@@ -135,7 +135,8 @@ type forest struct {
 	outSid       map[uint32]uint32
 	groupSession map[uint32]uint32
 	deadInits    []*node               // inits of namespaces whose tasks are gone
-	forbid       map[uint32]bool       // session ghosts not to claim as sibling creators
+	reserve      map[uint32]int        // session ghost -> the only image task that may claim it as a sibling creator (-1: none)
+	children     map[*node][]*node     // image children of each process
 	members      map[[2]uint32][]*node // (namespace, session) -> its processes
 	inGroup      map[[2]uint32][]*node // (namespace, group) -> its processes
 	groupUsers   map[uint32]int        // group tag -> processes in it but its owner
@@ -155,13 +156,15 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 	if opt.InPlace && s.Mode == model.ModeContainer {
 		return nil, &PlanError{Task: -1, Why: "a container image restores into a new pid namespace, not in place"}
 	}
-	forbid := map[uint32]bool{}
+	reserve := map[uint32]int{}
 	for {
-		f, err := newForest(s, opt, forbid)
+		f, err := newForest(s, opt, reserve)
 		var r *retry
-		if errors.As(err, &r) && !forbid[r.tag] {
-			forbid[r.tag] = true
-			continue
+		if errors.As(err, &r) {
+			if _, done := reserve[r.tag]; !done {
+				reserve[r.tag] = r.claimant
+				continue
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -170,10 +173,10 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 	}
 }
 
-func newForest(s *model.Snapshot, opt Options, forbid map[uint32]bool) (*forest, error) {
+func newForest(s *model.Snapshot, opt Options, reserve map[uint32]int) (*forest, error) {
 	f := &forest{s: s, opt: opt, owner: make(map[uint32]*node, len(s.Tasks)), nsInit: map[uint32]*node{},
 		used: make(map[[2]int64]bool, len(s.Pids)), next: map[uint32]int32{},
-		outSid: map[uint32]uint32{}, forbid: forbid}
+		outSid: map[uint32]uint32{}, reserve: reserve}
 	for i := range s.Pids {
 		p := &s.Pids[i]
 		for l, nr := range p.Numbers {
