@@ -30,7 +30,9 @@ func FuzzMakeForest(f *testing.F) {
 			}
 		} else {
 			rng := rand.New(rand.NewPCG(seed, uint64(kind)))
-			s = randomHistory(rng, 5+int(size), 1+int(levels)%6, int32(40+rng.IntN(200)))
+			if s = randomHistory(rng, 5+int(size), 1+int(levels)%6, int32(40+rng.IntN(200))); s == nil {
+				t.Skip("the small model's tree is inconsistent")
+			}
 		}
 		if err := checkRoundTrip(s, plan.Options{}); err != nil {
 			t.Fatal(err)

@@ -51,6 +51,9 @@ func TestMakeForestLocalHistories(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		steps := 10 + rng.IntN(150)
 		s := randomHistory(rng, steps, 1+rng.IntN(5), int32(40+rng.IntN(200)))
+		if s == nil {
+			t.Fatalf("seed %d: the model's tree is inconsistent", seed)
+		}
 		err := checkRoundTrip(s, plan.Options{})
 		if err == nil {
 			err = checkNoPids(s)
@@ -78,7 +81,7 @@ func TestMakeForestLocalHistoriesModes(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 12))
 		steps := 10 + rng.IntN(150)
 		s := randomHistoryMode(rng, steps, 1+rng.IntN(5), int32(40+rng.IntN(200)), model.ModeSubtree)
-		if usesPid1(s) {
+		if s == nil || usesPid1(s) {
 			skipped++ // pid 1 is the tool's init's
 			continue
 		}
@@ -133,6 +136,9 @@ func TestMakeForestBigHistories(t *testing.T) {
 	for _, size := range []int{1000, 10000} {
 		rng := rand.New(rand.NewPCG(uint64(size), 13))
 		s := randomHistory(rng, size*5/2, 6, 4*1024*1024-1)
+		if s == nil {
+			t.Fatalf("%d: the model's tree is inconsistent", size)
+		}
 		start := time.Now()
 		p, err := plan.MakeForest(s, plan.Options{})
 		if err != nil {
