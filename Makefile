@@ -26,7 +26,7 @@ VM_TIMEOUT ?= 15m
 VM_APPEND ?=
 
 # Packages whose tests run in the VM (they need the module, BPF, or root).
-VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status ./go/executor ./tests/integration
+VM_TEST_PKGS := ./go/kmod ./go/bpfprog ./go/status ./go/executor ./go/internal/history ./tests/integration
 # What the host's integration level demands (root runs make test).
 HOST_REQUIRE ?= root,bpf,settid
 

@@ -29,6 +29,7 @@
 
 #define PLAN_FD		3
 #define THREAD_STACK	(64 * 1024)
+#define GUARD_PAGE	4096
 
 /* errno values used here */
 #define E_INVAL		22
@@ -39,10 +40,21 @@
 #define E_SRCH		3
 #define E_IO		5
 
-static struct cr_header *hdr;
-static struct cr_task *tasks;
-static struct cr_action *actions;
-static __u32 *arrived;		/* futex per barrier */
+/*
+ * The executor writes no global variable. A page of .data or of the stack
+ * that a process wrote gets an anon_vma, which every fork links into a
+ * chain one longer than its creator's (mm/rmap.c anon_vma_fork): a chain
+ * of n processes would cost O(n^2). So the plan lives at a fixed address
+ * (shared, no anon_vma), the main stack is MADV_WIPEONFORK (a new process
+ * starts at the top of a zeroed copy) and thread stacks MADV_DONTFORK.
+ */
+#define PLAN_ADDR	0x100000000000UL
+
+#define hdr		((struct cr_header *)PLAN_ADDR)
+#define tasks		((struct cr_task *)(PLAN_ADDR + CR_HEADER_SIZE))
+#define actions		((struct cr_action *)(PLAN_ADDR + CR_HEADER_SIZE + \
+				(unsigned long)hdr->nr_tasks * CR_TASK_SIZE))
+#define arrived		((__u32 *)(actions + hdr->nr_actions))	/* futex per barrier */
 
 /* ---- system calls ------------------------------------------------------ */
 
@@ -130,6 +142,34 @@ static long clone3_thread(struct clone_args *args, void (*run)(long), long arg)
 	return ret;
 }
 
+/*
+ * clone3 for a process: the child starts over at the top of the main
+ * stack (its own copy), not below its creator's frames, so a chain of
+ * any depth costs each task one frame's worth of stack.
+ */
+static long clone3_process(struct clone_args *args, void (*run)(long), long arg)
+{
+	register long r12 __asm__("r12") = (long)run;
+	register long r13 __asm__("r13") = arg;
+	register long r14 __asm__("r14") = (long)hdr->stack_base;
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "mov %%r14, %%rsp\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "hlt\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "a"(__NR_clone3), "D"(args), "S"(sizeof(*args)), "r"(r12), "r"(r13),
+			   "r"(r14)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
 /* The compiler may emit calls to these. */
 void *memset(void *s, int c, unsigned long n)
 {
@@ -195,21 +235,25 @@ static void do_clone(long self, __u32 ai, long child)
 	if (c->flags & CR_FLAG_NEWPID)
 		args.flags |= CLONE_NEWPID;
 	if (c->flags & CR_FLAG_THREAD) {
-		long stack = sys6(__NR_mmap, 0, THREAD_STACK, 3 /* RW */,
+		/* A guard page below the stack: an overflow faults. */
+		long stack = sys6(__NR_mmap, 0, GUARD_PAGE + THREAD_STACK, 3 /* RW */,
 				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 
 		if (stack < 0 && stack > -4096)
 			fail(self, ai, stack);
+		ret = sys3(__NR_mprotect, stack, GUARD_PAGE, 0 /* PROT_NONE */);
+		if (ret >= 0)
+			ret = sys3(__NR_madvise, stack, GUARD_PAGE + THREAD_STACK, MADV_DONTFORK);
+		if (ret < 0)
+			fail(self, ai, ret);
 		args.flags |= CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
 			      CLONE_THREAD | CLONE_SYSVSEM;
 		args.exit_signal = 0;
-		args.stack = (__u64)stack;
+		args.stack = (__u64)(stack + GUARD_PAGE);
 		args.stack_size = THREAD_STACK;
 		ret = clone3_thread(&args, thread_main, child);
 	} else {
-		ret = sys2(__NR_clone3, &args, sizeof(args));
-		if (ret == 0)
-			run_task(child);
+		ret = clone3_process(&args, thread_main, child);
 	}
 	if (ret < 0)
 		fail(self, ai, ret);
@@ -388,12 +432,30 @@ static void die(long self, __s32 status)
 	exit_group(128 + sig);
 }
 
+/*
+ * Hold t->alive as a robust futex: the kernel marks it FUTEX_OWNER_DIED
+ * when this thread ends, however it ends.
+ */
+static void hold_alive(struct cr_task *t)
+{
+	struct robust_list_head *head = (struct robust_list_head *)t->robust_head;
+	struct robust_list *entry = (struct robust_list *)&t->robust_entry;
+
+	entry->next = &head->list;
+	head->list.next = entry;
+	head->futex_offset = (long)((char *)&t->alive - (char *)entry);
+	head->list_op_pending = 0;
+	store(&t->alive, (__u32)sys0(__NR_gettid));
+	sys2(__NR_set_robust_list, head, sizeof(*head));
+}
+
 static void __attribute__((noreturn)) run_task(long idx)
 {
 	struct cr_task *t = &tasks[idx];
 	__u32 i, end = t->first_action + t->nr_actions;
 	long ret;
 
+	hold_alive(t);
 	store(&t->state, CR_STATE_RUNNING);
 	if (t->comm[0])
 		sys2(__NR_prctl, PR_SET_NAME, t->comm);
@@ -499,29 +561,48 @@ static void __attribute__((noreturn)) run_task(long idx)
 		sys0(__NR_pause);
 }
 
-void __attribute__((noreturn, used)) cr_main(void)
+/*
+ * wipe_stack_on_fork marks the main stack MADV_WIPEONFORK, from below sp
+ * to the page that holds the executable's name (AT_EXECFN, at the top of
+ * the stack). Holes in the range are fine: madvise applies to what is
+ * mapped and reports ENOMEM for the rest.
+ */
+static void wipe_stack_on_fork(unsigned long *sp)
 {
-	long p = sys6(__NR_mmap, 0, 4096, 1 /* PROT_READ */, MAP_SHARED, PLAN_FD, 0);
-	unsigned long size;
+	unsigned long *p = sp + 1 + sp[0] + 1;	/* past argc, argv, NULL */
+	unsigned long top = 0, low;
 
-	if (p < 0 && p > -4096)
+	while (*p)
+		p++;				/* envp */
+	for (p++; p[0]; p += 2)			/* auxv */
+		if (p[0] == 31 /* AT_EXECFN */)
+			top = (p[1] + 4096) & ~4095UL;
+	if (!top)
+		top = ((unsigned long)p + 4096) & ~4095UL;
+	low = ((unsigned long)sp & ~4095UL) - 256 * 1024;
+	sys3(__NR_madvise, low, top - low, MADV_WIPEONFORK);
+}
+
+void __attribute__((noreturn, used)) cr_main(unsigned long *sp)
+{
+	struct cr_header h;
+	unsigned long size;
+	long p;
+
+	if (sys4(__NR_pread64, PLAN_FD, &h, sizeof(h), 0) != sizeof(h))
 		exit_group(120);
-	hdr = (struct cr_header *)p;
-	if (hdr->magic != CR_MAGIC || hdr->version != CR_VERSION || hdr->nr_tasks == 0)
+	if (h.magic != CR_MAGIC || h.version != CR_VERSION || h.nr_tasks == 0)
 		exit_group(121);
-	size = CR_HEADER_SIZE + (unsigned long)hdr->nr_tasks * CR_TASK_SIZE +
-	       (unsigned long)hdr->nr_actions * CR_ACTION_SIZE +
-	       (unsigned long)hdr->nr_barriers * sizeof(__u32);
-	sys2(__NR_munmap, p, 4096);
-	p = sys6(__NR_mmap, 0, size, 3 /* RW */, MAP_SHARED, PLAN_FD, 0);
-	if (p < 0 && p > -4096)
+	size = CR_HEADER_SIZE + (unsigned long)h.nr_tasks * CR_TASK_SIZE +
+	       (unsigned long)h.nr_actions * CR_ACTION_SIZE +
+	       (unsigned long)h.nr_barriers * sizeof(__u32);
+	p = sys6(__NR_mmap, PLAN_ADDR, size, 3 /* RW */, MAP_SHARED | MAP_FIXED_NOREPLACE,
+		 PLAN_FD, 0);
+	if (p != (long)PLAN_ADDR)
 		exit_group(122);
 	sys1(__NR_close, PLAN_FD);
-	hdr = (struct cr_header *)p;
-	tasks = (struct cr_task *)(p + CR_HEADER_SIZE);
-	actions = (struct cr_action *)(p + CR_HEADER_SIZE +
-				       (unsigned long)hdr->nr_tasks * CR_TASK_SIZE);
-	arrived = (__u32 *)(actions + hdr->nr_actions);
+	hdr->stack_base = (unsigned long)sp & ~15UL;
+	wipe_stack_on_fork(sp);
 	run_task(0);
 }
 
@@ -532,6 +613,7 @@ _Static_assert(sizeof(struct cr_action) == CR_ACTION_SIZE, "cr_action size");
 __asm__(".globl _start\n"
 	"_start:\n"
 	"	xor %ebp, %ebp\n"
+	"	mov %rsp, %rdi\n"
 	"	and $-16, %rsp\n"
 	"	call cr_main\n"
 	"	hlt\n");

@@ -21,7 +21,13 @@
  *  - a task that settles (runs out of actions, exits, stops) moves its
  *    state to a final one and increments done; a task whose group exits
  *    under it is settled by the exiting task (CR_STATE_KILLED), so done
- *    reaches nr_tasks exactly once the plan has run.
+ *    reaches nr_tasks exactly once the plan has run;
+ *  - every task registers its cr_task.alive word as a held robust futex
+ *    (set_robust_list, holding its own tid): however the task ends, even
+ *    by SIGKILL, the kernel sets FUTEX_OWNER_DIED in it at exit
+ *    (kernel/futex/core.c exit_robust_list), so the coordinator tells a
+ *    task that died unexpectedly (OWNER_DIED with a state below
+ *    CR_STATE_EXITED) from one that parks or exits as planned.
  */
 #ifndef CKPT_NL_EXECUTOR_PLAN_H
 #define CKPT_NL_EXECUTOR_PLAN_H
@@ -31,7 +37,7 @@
 #define CR_MAX_LEVELS	32
 
 #define CR_HEADER_SIZE	128
-#define CR_TASK_SIZE	192
+#define CR_TASK_SIZE	256
 #define CR_ACTION_SIZE	16
 
 /* cr_task.state */
@@ -91,7 +97,8 @@ struct cr_header {
 	__u16 reserved;
 	__u32 context;				/* for CR_OP_ATTACH: the restart context */
 	__u32 nr_barriers;			/* arrival counters after the actions */
-	__u32 pad[22];
+	__u64 stack_base;			/* the executor's: where processes start */
+	__u32 pad[20];
 };
 
 struct cr_task {
@@ -109,6 +116,11 @@ struct cr_task {
 	__u32 group_next;	/* next task of the group; 0 ends the list */
 	__s32 set_tid[CR_MAX_LEVELS];	/* clone3 order: innermost first */
 	char comm[16];		/* the task's name (PR_SET_NAME); "" keeps it */
+	__u32 alive;		/* robust futex: its tid, then FUTEX_OWNER_DIED */
+	__u32 reserved;
+	__u64 robust_head[3];	/* struct robust_list_head: next, offset, pending */
+	__u64 robust_entry;	/* struct robust_list: next (back to the head) */
+	__u32 pad[6];
 };
 
 struct cr_action {

@@ -2,6 +2,9 @@ package executor
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -85,11 +88,20 @@ func TestBuildMatchesSimulation(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := build(t, sc)
-			got, err := procfs.Backend{}.Snapshot(snapshot.Request{Pid: r.Pid(sc.Root), Mode: sc.Mode})
-			if err != nil {
-				t.Fatal(err)
+			// A task settles just before its exit or stop lands: read
+			// until the last one has (as restore does), for a second.
+			var d []string
+			for try := 0; try < 50; try++ {
+				got, err := procfs.Backend{}.Snapshot(snapshot.Request{Pid: r.Pid(sc.Root), Mode: sc.Mode})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d = model.Diff(want, got); len(d) == 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			if d := model.Diff(want, got); len(d) != 0 {
+			if len(d) != 0 {
 				t.Errorf("the kernel's tree differs from the simulation:\n%q", d)
 			}
 		})
@@ -116,5 +128,111 @@ func TestPidTaken(t *testing.T) {
 	var te *TaskError
 	if !errors.As(err, &te) || te.Errno != syscall.EEXIST || te.Task != init.Index() {
 		t.Fatalf("WaitBarrier() = %v, want EEXIST from the init cloning b", err)
+	}
+	want := fmt.Sprintf("pid %d at level 1 is in use by task %d (a) of this plan", p.Tasks[a.Index()].Numbers[0], a.Index())
+	if te.Taken != want {
+		t.Errorf("Taken = %q, want %q", te.Taken, want)
+	}
+}
+
+// TestTaskKilled: a task killed from outside while the plan still needs
+// it fails the wait at once (the kernel marks its robust futex), not at
+// the timeout, naming the task.
+func TestTaskKilled(t *testing.T) {
+	testenv.NeedRoot(t)
+	b := plan.NewBuilder(nil)
+	init := b.Launcher().ForkNS("init")
+	a := init.Fork("a")
+	victim := a.Fork("victim")
+	victim.Stop() // something to do after barrier 1
+	r, err := Start(b.Plan(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Kill()
+	if err := r.WaitBarrier(1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	kids, err := procfs.Children(r.Pid(init.Index()))
+	if err != nil || len(kids) != 1 {
+		t.Fatalf("children of init: %v, %v", kids, err)
+	}
+	grand, err := procfs.Children(kids[0])
+	if err != nil || len(grand) != 1 {
+		t.Fatalf("children of a: %v, %v", grand, err)
+	}
+	if err := syscall.Kill(grand[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r.Open(1)
+	err = r.WaitSettled(30 * time.Second)
+	took := time.Since(start)
+	var de *DiedError
+	if !errors.Is(err, ErrTaskDied) || !errors.As(err, &de) || de.Task != victim.Index() {
+		t.Fatalf("WaitSettled() = %v, want the victim's death", err)
+	}
+	if took > time.Second {
+		t.Errorf("the death was noticed after %v, want under a second", took)
+	}
+	t.Logf("%v after %v", err, took)
+}
+
+// TestDeepChains: chains of 10,000 processes, each the child of the
+// previous, started from the main thread and from a thread (64 KiB of
+// stack), and 10,000 threads in one process: every new process starts at
+// the top of its stack, so depth costs nothing (before, a chain grew each
+// child's stack by its creator's frames and overflowed a thread's stack).
+func TestDeepChains(t *testing.T) {
+	testenv.NeedRoot(t)
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("CHAIN_N")); err == nil {
+		n = v
+	}
+	if testing.Short() || testenv.InVM() {
+		n = 1000
+	}
+	for _, tc := range []struct {
+		name string
+		grow func(init *plan.T)
+	}{
+		{"chain", func(init *plan.T) {
+			x := init
+			for i := 0; i < n; i++ {
+				x = x.Fork(fmt.Sprintf("c%d", i))
+			}
+		}},
+		{"chain-under-a-thread", func(init *plan.T) {
+			x := init.Fork("p").Thread("t")
+			for i := 0; i < n; i++ {
+				x = x.Fork(fmt.Sprintf("c%d", i))
+			}
+		}},
+		{"threads", func(init *plan.T) {
+			p := init.Fork("p")
+			for i := 0; i < n; i++ {
+				p.Thread(fmt.Sprintf("t%d", i))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := plan.NewBuilder(nil)
+			init := b.Launcher().ForkNS("init")
+			tc.grow(init)
+			start := time.Now()
+			r, err := Start(b.Plan(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Kill()
+			if err := r.WaitBarrier(1, 2*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			r.Open(1)
+			if err := r.WaitSettled(time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d tasks in %v", n, time.Since(start))
+		})
 	}
 }

@@ -30,7 +30,8 @@ type header struct {
 	GenlFamily, Reserved               uint16
 	Context                            uint32
 	NrBarriers                         uint32
-	Pad                                [22]uint32
+	StackBase                          uint64
+	Pad                                [20]uint32
 }
 
 type task struct {
@@ -41,7 +42,15 @@ type task struct {
 	Group, GroupNext                     uint32
 	SetTID                               [MaxLevels]int32
 	Comm                                 [16]byte
+	Alive, Reserved                      uint32
+	RobustHead                           [3]uint64
+	RobustEntry                          uint64
+	Pad                                  [6]uint32
 }
+
+// futexOwnerDied is the bit the kernel sets in a robust futex whose
+// holder ended (linux/futex.h FUTEX_OWNER_DIED).
+const futexOwnerDied = 0x40000000
 
 type action struct {
 	Op   uint32
@@ -63,6 +72,7 @@ type Run struct {
 	exited  chan struct{} // closed when the launcher has been reaped
 	waitErr error
 	killed  bool
+	scanned time.Time // last look for tasks that died unexpectedly
 }
 
 var (
@@ -274,6 +284,12 @@ func (r *Run) waitFor(p *uint32, want uint32, what string, timeout time.Duration
 		if err := r.Failure(); err != nil {
 			return err
 		}
+		if time.Since(r.scanned) >= 20*time.Millisecond {
+			r.scanned = time.Now()
+			if err := r.Died(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-r.exited:
 			if err := r.Failure(); err != nil {
@@ -407,6 +423,9 @@ func (r *Run) Failure() error {
 			}
 		}
 		err := &TaskError{Task: i, Name: pt.Name, Action: what, Errno: errno}
+		if ai >= 0 && ai < len(pt.Actions) && pt.Actions[ai].Op == plan.OpClone && errno == syscall.EEXIST {
+			err.Taken = r.taken(int(pt.Actions[ai].A))
+		}
 		if errno != syscall.ECANCELED {
 			return err
 		}
@@ -418,12 +437,106 @@ func (r *Run) Failure() error {
 	return first
 }
 
+// Died reports the first task that ended without the plan saying so (a
+// SIGKILL from outside, say), as a *DiedError, or nil. The kernel marks a
+// task's alive word when it ends, however it ends (executor/plan.h).
+func (r *Run) Died() error {
+	for i := range r.tasks {
+		t := &r.tasks[i]
+		if r.word(&t.Alive)&futexOwnerDied == 0 {
+			continue
+		}
+		if st := r.word(&t.State); st < StateExited {
+			pt := &r.plan.Tasks[i]
+			return &DiedError{Task: i, Name: pt.Name, Numbers: pt.Numbers, Parked: st == StateParked}
+		}
+	}
+	return nil
+}
+
+// DiedError is a task that ended while the plan still needed it. It
+// matches ErrTaskDied.
+type DiedError struct {
+	Task    int
+	Name    string
+	Numbers []int32 // its pid from the plan's base level down (nil: any)
+	Parked  bool    // it had reached a barrier
+}
+
+// ErrTaskDied is matched (errors.Is) by a DiedError.
+var ErrTaskDied = errors.New("a task of the restore ended unexpectedly")
+
+func (e *DiedError) Error() string {
+	where := "before it was ready"
+	if e.Parked {
+		where = "while it waited at a barrier"
+	}
+	pids := ""
+	if len(e.Numbers) > 0 {
+		pids = " (pid " + pidPath(e.Numbers) + ")"
+	}
+	return fmt.Sprintf("executor: task %d (%s)%s ended %s: killed from outside?", e.Task, e.Name, pids, where)
+}
+
+func (e *DiedError) Is(target error) bool { return target == ErrTaskDied }
+
+// pidPath prints numbers from the outermost level down, as 12/3/1.
+func pidPath(nums []int32) string {
+	parts := make([]string, len(nums))
+	for i, n := range nums {
+		parts[i] = strconv.Itoa(int(n))
+	}
+	return strings.Join(parts, "/")
+}
+
+// taken names the first pid of task c that is in use: in the launcher's
+// own namespace (where the coordinator runs, so /proc tells the holder),
+// or in a namespace of the plan by another task of the plan.
+func (r *Run) taken(c int) string {
+	p := r.plan
+	ct := &p.Tasks[c]
+	for l, nr := range ct.Numbers {
+		level := p.Base + l
+		ns := nsAt(p, ct.NS, level)
+		if level == 0 {
+			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", nr)); err == nil {
+				return fmt.Sprintf("pid %d at level %d is in use by process %d (%s)", nr, level, nr, strings.TrimSpace(string(comm)))
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", nr)); err == nil {
+				return fmt.Sprintf("pid %d at level %d is in use by another process", nr, level)
+			}
+			continue
+		}
+		for j := range p.Tasks {
+			o := &p.Tasks[j]
+			if j == c || l >= len(o.Numbers) || o.Numbers[l] != nr || nsAt(p, o.NS, level) != ns {
+				continue
+			}
+			if st := r.word(&r.tasks[j].State); st != StateNew && r.word(&r.tasks[j].Alive)&futexOwnerDied == 0 {
+				return fmt.Sprintf("pid %d at level %d is in use by task %d (%s) of this plan", nr, level, j, o.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// nsAt is the ancestor at level of plan namespace ns.
+func nsAt(p *plan.Plan, ns, level int) int {
+	for ns > 0 && p.NSLevel[ns] > level {
+		ns = p.NSParent[ns]
+	}
+	return ns
+}
+
 // TaskError is a plan step that failed in a task.
 type TaskError struct {
 	Task   int
 	Name   string
 	Action string
 	Errno  syscall.Errno
+	// Taken says, for a clone that failed with EEXIST, which of the pids
+	// asked for is in use and by whom, when the coordinator can tell.
+	Taken string
 }
 
 func (e *TaskError) Error() string {
@@ -433,6 +546,9 @@ func (e *TaskError) Error() string {
 		msg = "a task it created failed"
 	case e.Errno == syscall.EEXIST && e.Action != "":
 		msg = "pid already taken (EEXIST)"
+		if e.Taken != "" {
+			msg += ": " + e.Taken
+		}
 	}
 	return fmt.Sprintf("executor: task %d (%s): %s: %s", e.Task, e.Name, e.Action, msg)
 }

@@ -7,7 +7,7 @@ const (
 	Version      = 2
 	MaxLevels    = 32
 	HeaderSize   = 128
-	TaskSize     = 192
+	TaskSize     = 256
 	ActionSize   = 16
 	StateNew     = 0
 	StateRunning = 1

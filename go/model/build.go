@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"syscall"
@@ -21,7 +22,7 @@ type RawPid struct {
 type RawTask struct {
 	Pid, Tgid, Pgid, Sid uint64
 	PPid                 uint64 // key of the parent's tgid; ignored for the root
-	State                State  // Alive, Stopped or Zombie: Build derives Dead
+	State                State  // Alive, Stopped, Zombie or Traced: Build derives Dead
 	ExitCode             int32
 	Comm                 string
 	Argv                 []string
@@ -69,6 +70,26 @@ func (e *OutsideError) Error() string {
 // Unwrap makes errors.Is(err, syscall.EBUSY) hold, as it does for the
 // module's refusal.
 func (e *OutsideError) Unwrap() error { return syscall.EBUSY }
+
+// ErrTraced is matched (errors.Is) by the refusal of a tree with a task in
+// a tracing stop.
+var ErrTraced = errors.New("a task of the tree is traced")
+
+// TracedError is a checkpoint's refusal of a task in a tracing stop: its
+// tracer (a debugger, strace) holds it stopped, and no image can hold the
+// tracer, so a restart could only bring it back running or group-stopped,
+// which is another state.
+type TracedError struct {
+	Comm string
+	Nr   int32 // the task's pid number at level 0
+}
+
+func (e *TracedError) Error() string {
+	return fmt.Sprintf("task %d (%s) is in a tracing stop (ptrace): a checkpoint cannot hold its tracer; detach the tracer and retry", e.Nr, e.Comm)
+}
+
+// Is makes errors.Is(err, ErrTraced) hold.
+func (e *TracedError) Is(target error) bool { return target == ErrTraced }
 
 func (b *builder) build() (*Snapshot, error) {
 	r := b.raw
@@ -175,6 +196,9 @@ func (b *builder) build() (*Snapshot, error) {
 	b.s.Pids = make([]Pid, 0, len(r.Pids))
 	for n, i := range order {
 		t := &r.Tasks[i]
+		if t.State == Traced {
+			return nil, &TracedError{Comm: t.Comm, Nr: b.nr(t.Pid)}
+		}
 		rec := Task{State: t.State, ExitCode: t.ExitCode, Comm: t.Comm, Argv: t.Argv}
 		var err error
 		if rec.Pid, err = b.tag(t, "pid", t.Pid); err != nil {

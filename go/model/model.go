@@ -79,6 +79,9 @@ const (
 	// Dead: a thread-group leader that exited while other threads of its
 	// group live on; it holds the group's tgid until they end.
 	Dead State = 4
+	// Traced: in a tracing stop (ptrace). Backends report it and Build
+	// refuses it (ErrTraced): the tracer is not part of any image.
+	Traced State = 5
 )
 
 func (s State) String() string {
@@ -91,6 +94,8 @@ func (s State) String() string {
 		return "zombie"
 	case Dead:
 		return "dead-leader"
+	case Traced:
+		return "traced"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }

@@ -51,6 +51,23 @@ func TestBuildListedTwice(t *testing.T) {
 	}
 }
 
+// TestBuildTraced: a task in a tracing stop in the tree is refused with
+// ErrTraced naming it; one outside the tree does not matter.
+func TestBuildTraced(t *testing.T) {
+	raw := modeltest.Raw(model.ModeContainer, modeltest.JobControl())
+	raw.Pids[500] = &model.RawPid{Numbers: []int32{500}, NS: []uint64{1}}
+	raw.Tasks = append(raw.Tasks, model.RawTask{Pid: 500, Tgid: 500, PPid: 0, State: model.Traced})
+	if _, err := model.Build(raw); err != nil {
+		t.Fatalf("a traced task outside the tree: %v", err)
+	}
+	raw.Tasks[1].State = model.Traced
+	_, err := model.Build(raw)
+	var te *model.TracedError
+	if !errors.Is(err, model.ErrTraced) || !errors.As(err, &te) || te.Nr != int32(raw.Pids[raw.Tasks[1].Pid].Numbers[0]) {
+		t.Fatalf("Build with a traced task = %v, want a TracedError naming it", err)
+	}
+}
+
 func TestBuildTags(t *testing.T) {
 	s := modeltest.Build(t, model.ModeContainer, modeltest.JobControl())
 	// Tags follow first reference in depth-first order: init(1), sh(2),

@@ -338,7 +338,7 @@ func measure(n, levels, runs int, ckptnl string) (*Size, error) {
 	if err != nil {
 		return nil, err
 	}
-	floor := floorPlan(p)
+	floor := plan.Floor(p)
 	var fl []time.Duration
 	for i := 0; i < runs; i++ {
 		t0 := time.Now()
@@ -411,25 +411,6 @@ func nsInode(pid int) uint32 {
 		return 0
 	}
 	return uint32(st.Ino)
-}
-
-// floorPlan keeps only a plan's clones: every task created with its
-// pids, parked at one barrier.
-func floorPlan(p *plan.Plan) *plan.Plan {
-	f := *p
-	f.Joins = nil
-	f.Tasks = make([]plan.Task, len(p.Tasks))
-	for i, t := range p.Tasks {
-		t.Actions = nil
-		for _, a := range p.Tasks[i].Actions {
-			if a.Op == plan.OpClone {
-				t.Actions = append(t.Actions, a)
-			}
-		}
-		t.Actions = append(t.Actions, plan.Action{Op: plan.OpBarrier, A: 1})
-		f.Tasks[i] = t
-	}
-	return &f
 }
 
 func waitGone(pid int) {

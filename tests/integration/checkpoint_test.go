@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
 	"github.com/ckpt-nl/ckpt-nl/go/scenario"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/bpfsnap"
+	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
 )
 
 // TestBackendsAgree builds every scenario for real and checkpoints it
@@ -122,4 +125,40 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestTracedRefused: a task in a tracing stop (a debugger attached) is
+// refused by every backend with ErrTraced naming it: no image can hold its
+// tracer, and a restart could only bring it back in another state.
+func TestTracedRefused(t *testing.T) {
+	b := build(t, "demo", 21)
+	kids, err := procfs.Children(b.root)
+	if err != nil || len(kids) == 0 {
+		t.Fatalf("children of the root: %v, %v", kids, err)
+	}
+	victim := kids[0]
+	runtime.LockOSThread() // ptrace requests come from the tracer thread
+	defer runtime.UnlockOSThread()
+	if err := syscall.PtraceAttach(victim); err != nil {
+		t.Fatalf("PTRACE_ATTACH %d: %v", victim, err)
+	}
+	defer syscall.PtraceDetach(victim)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(victim, &ws, syscall.WALL, nil); err != nil || !ws.Stopped() {
+		t.Fatalf("waiting for the tracing stop of %d: %v (%v)", victim, err, ws)
+	}
+	for _, be := range []snapshot.Backend{procfs.Backend{}, bpfsnap.Backend{}} {
+		if be.Name() == "bpf" {
+			if ok, _ := bpfsnap.Available(); !ok {
+				continue
+			}
+		}
+		_, err := be.Snapshot(snapshot.Request{Pid: b.root, Mode: b.sc.Mode})
+		var te *model.TracedError
+		if !errors.Is(err, model.ErrTraced) || !errors.As(err, &te) {
+			t.Errorf("%s: checkpoint with a traced task = %v, want ErrTraced", be.Name(), err)
+			continue
+		}
+		t.Logf("%s: %v", be.Name(), err)
+	}
 }

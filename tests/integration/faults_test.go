@@ -2,6 +2,7 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckpt-nl/ckpt-nl/go/executor"
 	"github.com/ckpt-nl/ckpt-nl/go/image"
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
@@ -38,10 +40,18 @@ func TestFaultPidTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < trials(); i++ {
-		_, err = restore.Restore(mine, restore.Options{InPlace: true, Reader: procfs.Backend{}, Timeout: 10 * time.Second})
-		if !errors.Is(err, syscall.EEXIST) || !strings.Contains(err.Error(), "pid already taken") {
-			t.Fatalf("in-place restore of a live tree = %v, want EEXIST (pid already taken)", err)
+		start := time.Now()
+		_, err = restore.Restore(mine, restore.Options{InPlace: true, Reader: procfs.Backend{}})
+		took := time.Since(start)
+		var te *executor.TaskError
+		if !errors.Is(err, syscall.EEXIST) || !errors.As(err, &te) ||
+			!strings.HasPrefix(te.Taken, fmt.Sprintf("pid %d at level 0 is in use by process %d (", os.Getpid(), os.Getpid())) {
+			t.Fatalf("in-place restore of a live tree = %v, want EEXIST naming our own pid %d", err, os.Getpid())
 		}
+		if took > time.Second {
+			t.Errorf("the taken pid failed the restore after %v, want under a second", took)
+		}
+		t.Logf("%v after %v", err, took)
 		waitCount(t, before)
 	}
 	_ = s
@@ -68,7 +78,8 @@ func TestFaultTaskKilled(t *testing.T) {
 func faultTaskKilled(t *testing.T, s *model.Snapshot) {
 	before := countTasks(t)
 	killed := false
-	opt := restore.Options{Reader: procfs.Backend{}, Timeout: 3 * time.Second,
+	var killedAt time.Time
+	opt := restore.Options{Reader: procfs.Backend{},
 		Progress: func(stage string, _, _ int) {
 			if stage != "groups" || killed {
 				return
@@ -79,7 +90,7 @@ func faultTaskKilled(t *testing.T, s *model.Snapshot) {
 				for _, gk := range children(kid) {
 					for _, ggk := range children(gk) {
 						syscall.Kill(ggk, syscall.SIGKILL)
-						killed = true
+						killed, killedAt = true, time.Now()
 						return
 					}
 				}
@@ -100,7 +111,14 @@ func faultTaskKilled(t *testing.T, s *model.Snapshot) {
 	if err == nil {
 		t.Fatal("restore succeeded with a task killed")
 	}
-	t.Logf("restore failed as it should: %v", err)
+	took := time.Since(killedAt)
+	if !errors.Is(err, executor.ErrTaskDied) {
+		t.Errorf("restore = %v, want an error saying which task died", err)
+	}
+	if took > time.Second {
+		t.Errorf("the killed task failed the restore after %v, want under a second", took)
+	}
+	t.Logf("restore failed as it should, %v after the kill: %v", took, err)
 	waitCount(t, before)
 }
 

@@ -134,6 +134,7 @@ func nsInode(path string) (uint64, error) {
 // Kernel task state bits.
 const (
 	taskStopped = 0x4  // __TASK_STOPPED
+	taskTraced  = 0x8  // __TASK_TRACED
 	exitDead    = 0x10 // EXIT_DEAD
 	exitZombie  = 0x20 // EXIT_ZOMBIE
 )
@@ -205,6 +206,8 @@ func Parse(b []byte, req snapshot.Request) (*model.Raw, error) {
 				continue // being reaped: gone
 			case exitState&exitZombie != 0:
 				t.State, t.ExitCode = model.Zombie, exitCode
+			case state&taskTraced != 0:
+				t.State = model.Traced
 			case state&taskStopped != 0:
 				t.State = model.Stopped
 			default:

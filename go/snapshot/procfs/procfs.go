@@ -207,6 +207,8 @@ func (w *walker) task(tgid, tid int, tdir string, st *status, parentKey uint64) 
 	switch st.state {
 	case 'T':
 		t.State = model.Stopped
+	case 't':
+		t.State = model.Traced
 	case 'Z':
 		t.State = model.Zombie
 		code, err := exitCode(tdir + "stat")
