@@ -33,6 +33,21 @@ import (
 // to a group (not an executor op).
 const opAwaitMove Op = 1 << 30
 
+// opWaitMoves is a step: wait until a child, a namespace's init, has been
+// moved to every group its birth-state children need (its mover must stay
+// in its session until then).
+const opWaitMoves Op = 1<<30 + 2
+
+// hasMoves reports whether n waits for its parent to move it.
+func (l *layout) hasMoves(n *node) bool {
+	for _, c := range n.kids[0] {
+		if c.viaMove != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // opMoveChild is a step: setpgid of a child, a namespace's init, to its
 // final group, right after the birth-state clones.
 const opMoveChild Op = 1<<30 + 1
@@ -286,6 +301,22 @@ func (l *layout) stepsOf(n *node) []step {
 		st = append(st, step{op: opAwaitMove, group: g})
 		clones(byGroup[g])
 	}
+	// A leader that moves its namespace-init children between groups of
+	// its birth session stays in that session until they are done.
+	for _, c := range n.kids[0] {
+		if c.kind == Restored && l.hasMoves(c) && n.leads {
+			st = append(st, step{op: opWaitMoves, child: c})
+		}
+	}
+	for _, z := range n.kids[0] {
+		if z.kind == Placeholder && z.borrow != 0 && n.leads {
+			for _, x := range z.kids[1] {
+				if x.kind == Restored && x.flags&Parent != 0 && l.hasMoves(x) {
+					st = append(st, step{op: opWaitMoves, child: x})
+				}
+			}
+		}
+	}
 	switch {
 	case n.kind == Placeholder && n.borrow != 0:
 		st = append(st, step{op: OpSetpgid, group: n.borrow})
@@ -404,6 +435,21 @@ func (l *layout) run(n *node) {
 			a.B = l.nrIn(x.child.tag, n)
 			l.act(n, a)
 			x.child.movedEarly = true
+		case opWaitMoves:
+			c := x.child
+			done := c.idx != 0 || c == l.launcher
+			if done {
+				for _, y := range l.steps[c][l.pc[c]:] {
+					if y.op == opAwaitMove {
+						done = false
+					}
+				}
+			}
+			if !done {
+				n.pending = true
+				l.pending = append(l.pending, n)
+				return
+			}
 		case opAwaitMove:
 			if e := n.moved[x.group]; e == 0 || e-1 >= l.phase {
 				if e == 0 {
