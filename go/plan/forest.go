@@ -104,6 +104,8 @@ type node struct {
 	movedEarly bool           // its parent put it in its final group right after creating it
 	earlyMove  bool           // its parent puts it in its final group before the parent's setsid
 	lastAct    int            // the creation phase of its last action
+	steps      []step         // layout: what it does while the tree is created
+	pc         int            // layout: its next step
 	viaMove    uint32         // a birth-state child born once its creator's parent moved it to this group
 	moved      map[uint32]int // groups its parent moved it to -> 1 + the phase
 	// stopper is the thread that stops the group of a dead leader, which

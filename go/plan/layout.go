@@ -64,8 +64,6 @@ type layout struct {
 	p       *Plan
 	used    map[uint32]bool // group tags someone is in or borrows
 	exists  map[uint32]int  // group tag -> 1 + the phase it was made in
-	steps   map[*node][]step
-	pc      map[*node]int
 	pending []*node
 	phase   int
 	moveAt  int // the phase where owners move
@@ -92,7 +90,7 @@ func insertAfterBarrier(acts []Action, k int32, a Action) []Action {
 func (f *forest) layout() (*Plan, error) {
 	s := f.s
 	l := &layout{forest: f, p: &Plan{Base: f.base}, used: make(map[uint32]bool, len(f.tasks)),
-		exists: make(map[uint32]int, len(f.tasks)), steps: make(map[*node][]step, len(f.nodes)), pc: make(map[*node]int, len(f.nodes))}
+		exists: make(map[uint32]int, len(f.tasks))}
 	p := l.p
 	// Plan namespaces: 0 is the launcher's. With base 1 image namespace k
 	// is plan namespace k; in place, the image's root namespace is the
@@ -117,7 +115,7 @@ func (f *forest) layout() (*Plan, error) {
 	}
 	l.holders()
 	for _, n := range f.nodes {
-		l.steps[n] = l.stepsOf(n)
+		n.steps = l.stepsOf(n)
 	}
 	l.emit(f.launcher)
 	for phase := 1; len(l.pending) > 0; phase++ {
@@ -147,15 +145,15 @@ func (f *forest) layout() (*Plan, error) {
 		progress := len(reqs) > 0
 		for _, n := range waiting {
 			n.pending = false
-			before := l.pc[n]
+			before := n.pc
 			l.run(n)
-			if l.pc[n] != before {
+			if n.pc != before {
 				progress = true
 			}
 		}
 		if !progress {
 			n := waiting[0]
-			return nil, f.fail(n, "internal error: it waits for process group %d, which is never made", f.s.Nr(l.steps[n][l.pc[n]].group))
+			return nil, f.fail(n, "internal error: it waits for process group %d, which is never made", f.s.Nr(n.steps[n.pc].group))
 		}
 	}
 	creation := l.phase + 1 // creation phases: 0 .. creation-1
@@ -386,15 +384,15 @@ func (l *layout) emit(n *node) {
 
 // run carries on with n's steps in the current phase until one must wait.
 func (l *layout) run(n *node) {
-	st := l.steps[n]
-	for l.pc[n] < len(st) {
-		x := st[l.pc[n]]
+	st := n.steps
+	for n.pc < len(st) {
+		x := st[n.pc]
 		switch x.op {
 		case OpPdeathsig:
 			l.act(n, Action{Op: OpPdeathsig, A: int32(syscall.SIGKILL)})
 		case OpClone:
 			l.act(n, Action{Op: OpClone, A: int32(len(l.p.Tasks))})
-			l.pc[n]++
+			n.pc++
 			l.emit(x.child)
 			if c := x.child; c.exitAt == exitNow && !c.pending && c.flags&Parent == 0 {
 				// It exited at once: reap it now.
@@ -424,7 +422,7 @@ func (l *layout) run(n *node) {
 			ready := !c.pending
 			if l.phase > 0 {
 				// Not while it creates, in this phase or later.
-				ready = l.pc[c] == len(l.steps[c]) && c.lastAct < l.phase
+				ready = c.pc == len(c.steps) && c.lastAct < l.phase
 			}
 			if !l.usable(x.group) || !ready {
 				n.pending = true
@@ -439,7 +437,7 @@ func (l *layout) run(n *node) {
 			c := x.child
 			done := c.idx != 0 || c == l.launcher
 			if done {
-				for _, y := range l.steps[c][l.pc[c]:] {
+				for _, y := range c.steps[c.pc:] {
 					if y.op == opAwaitMove {
 						done = false
 					}
@@ -460,7 +458,7 @@ func (l *layout) run(n *node) {
 				return
 			}
 		}
-		l.pc[n]++
+		n.pc++
 	}
 }
 
