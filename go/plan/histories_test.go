@@ -17,7 +17,8 @@ func histOptions(tasks, level int) history.Options {
 }
 
 // Trees of random global-order histories (go/internal/history): each
-// plans without refusal and simulates back to itself, in both schedules.
+// plans without refusal and simulates back to itself, in both schedules,
+// and plans without pid numbers too.
 // Sizes are bucketed so that a failure says where refusals start.
 func TestMakeForestHistories(t *testing.T) {
 	n := 3000
@@ -40,7 +41,11 @@ func TestMakeForestHistories(t *testing.T) {
 			buckets[len(s.Tasks)/10*10] = b
 		}
 		b.runs++
-		if err := checkRoundTrip(s, plan.Options{}); err != nil {
+		err = checkRoundTrip(s, plan.Options{})
+		if err == nil {
+			err = checkNoPids(s)
+		}
+		if err != nil {
 			b.fails++
 			if len(first) < 8 {
 				first = append(first, fmt.Sprintf("seed %d (%d tasks): %v\n%v", seed, len(s.Tasks), err, h))
