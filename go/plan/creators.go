@@ -84,6 +84,10 @@ func (f *forest) creators() error {
 			// children need it born elsewhere.
 			if f.parentMoves(c) && p.sid != c.sid {
 				switch {
+				case f.groupUsers[c.tag] > 0:
+					// It makes its own group for others first; a holder
+					// keeps that group once the parent moves it.
+					c.earlyMove = true
 				case !c.hasBG:
 					c.hasBG, c.bg = true, c.pgid
 				case c.bg != c.pgid:
@@ -124,7 +128,7 @@ func (f *forest) creators() error {
 	case f.top.kind == Init && l != nil && l.kind == Ghost && l.ns == f.top.ns && (!root.hasBG || root.bg == l.tag) && f.creates(root, l):
 		// The ghost went to a task of the tree as a sibling creator: try
 		// again without.
-		return &retry{l.tag, -1}
+		return &retry{tag: l.tag, claimant: -1}
 	case f.top.kind == Init && l != nil && l.kind == Ghost && l.ns == f.top.ns && (!root.hasBG || root.bg == l.tag):
 		if !l.placed {
 			l.placed = true
@@ -154,6 +158,11 @@ func (f *forest) creators() error {
 type retry struct {
 	tag      uint32
 	claimant int
+	// Or: the birth session to keep for image task birthOf (a session
+	// leader that can be born in one only).
+	birth   bool
+	birthOf int
+	bs      uint32
 }
 
 // mayClaim reports whether p may make ghost l its child to create its
@@ -177,7 +186,14 @@ func (f *forest) noCreator(p, c *node) error {
 			if f.creates(c, l) {
 				who = -1
 			}
-			return &retry{l.tag, who}
+			return &retry{tag: l.tag, claimant: who}
+		}
+	}
+	if p.leads && p.hasBS && c.hasBS && p.bs != c.bs && p.image >= 0 {
+		if _, done := f.birth[p.image]; !done {
+			// Another child took p's birth session: try again with it
+			// kept for c (the other may have another way).
+			return &retry{birth: true, birthOf: p.image, bs: c.bs}
 		}
 	}
 	return f.fail(c, "no process can create it: its parent %s is in session %d (born in %d), and it must be born in session %d, group %d",
@@ -365,6 +381,9 @@ func (f *forest) direct(p, c *node) bool {
 	// Stage 0: p's birth state.
 	if c.hasBS && p.hasBS && p.bs != c.bs {
 		return false
+	}
+	if bs, ok := f.birth[p.image]; ok && p.image >= 0 && c.hasBS && c.bs != bs {
+		return false // kept for another child
 	}
 	if carried && p.hasBG && p.bg != c.bg {
 		// A namespace's init can be moved by its parent to another group

@@ -137,6 +137,7 @@ type forest struct {
 	outSid       map[uint32]uint32
 	groupSession map[uint32]uint32
 	deadInits    []*node               // inits of namespaces whose tasks are gone
+	birth        map[int]uint32        // image task -> the birth session kept for it on a retry
 	reserve      map[uint32]int        // session ghost -> the only image task that may claim it as a sibling creator (-1: none)
 	children     map[*node][]*node     // image children of each process
 	members      map[[2]uint32][]*node // (namespace, session) -> its processes
@@ -159,11 +160,16 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 		return nil, &PlanError{Task: -1, Why: "a container image restores into a new pid namespace, not in place"}
 	}
 	reserve := map[uint32]int{}
+	birth := map[int]uint32{}
 	for {
-		f, err := newForest(s, opt, reserve)
+		f, err := newForest(s, opt, reserve, birth)
 		var r *retry
 		if errors.As(err, &r) {
-			if _, done := reserve[r.tag]; !done {
+			if _, done := birth[r.birthOf]; r.birth && !done {
+				birth[r.birthOf] = r.bs
+				continue
+			}
+			if _, done := reserve[r.tag]; !r.birth && !done {
 				reserve[r.tag] = r.claimant
 				continue
 			}
@@ -175,10 +181,10 @@ func MakeForest(s *model.Snapshot, opt Options) (*Plan, error) {
 	}
 }
 
-func newForest(s *model.Snapshot, opt Options, reserve map[uint32]int) (*forest, error) {
+func newForest(s *model.Snapshot, opt Options, reserve map[uint32]int, birth map[int]uint32) (*forest, error) {
 	f := &forest{s: s, opt: opt, owner: make(map[uint32]*node, len(s.Tasks)), nsInit: map[uint32]*node{},
 		used: make(map[[2]int64]bool, len(s.Pids)), next: map[uint32]int32{},
-		outSid: map[uint32]uint32{}, reserve: reserve}
+		outSid: map[uint32]uint32{}, reserve: reserve, birth: birth}
 	for i := range s.Pids {
 		p := &s.Pids[i]
 		for l, nr := range p.Numbers {

@@ -243,6 +243,11 @@ func (l *layout) holders() {
 		}
 	}
 	for _, n := range l.tasks {
+		if n.earlyMove && l.owns(n) {
+			l.placeholder(n, 1, 0, "holds its group once its parent moves it")
+			n.kids[1][len(n.kids[1])-1].holder = true
+			continue
+		}
 		if target[n.tag] && !stays[n.tag] && l.moves(n) {
 			l.placeholder(n, 1, 0, "holds its group while owners move")
 			n.kids[1][len(n.kids[1])-1].holder = true
