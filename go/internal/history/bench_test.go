@@ -12,7 +12,6 @@ import (
 	"github.com/ckpt-nl/ckpt-nl/go/model"
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
 	"github.com/ckpt-nl/ckpt-nl/go/restore"
-	"github.com/ckpt-nl/ckpt-nl/go/snapshot"
 	"github.com/ckpt-nl/ckpt-nl/go/snapshot/procfs"
 	"github.com/ckpt-nl/ckpt-nl/go/testenv"
 )
@@ -81,23 +80,7 @@ func historyImage(b *testing.B, n int) *model.Snapshot {
 		b.Fatal(err)
 	}
 	defer r.Kill()
-	want, err := h.Snapshot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for try := 0; ; try++ {
-		img, err := procfs.Backend{}.Snapshot(snapshot.Request{Pid: r.Pid(1), Mode: model.ModeContainer})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(model.Diff(want, img)) == 0 {
-			return img
-		}
-		if try == 40 {
-			b.Fatalf("the kernel's tree is not the model's: %v", model.Diff(want, img))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return settled(b, h, r.Pid(1))
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -58,15 +58,24 @@ func (o Op) String() string {
 
 // Call is one system call of a history. Tasks are named by their index in
 // the order the history creates them: 0 is the launcher (outside), 1 the
-// root, the init of a fresh pid namespace. Numbers are as Task sees them.
+// root, the init of a fresh pid namespace. A call names the tasks it
+// refers to; the numbers it passes (as Task sees them) are derived from
+// those when it runs (resolve), so a history stays valid when calls are
+// taken out of it (Shrink).
 type Call struct {
 	Op    Op
 	Task  int
 	Child int        // Fork: the new task; Reap: the child reaped
 	Flags plan.Flags // Fork
-	Pid   int32      // Setpgid: the target (0: itself); Reap, Setns: a pid
-	Pgid  int32      // Setpgid: the group (0: the target's own)
-	Arg   int32      // Exit: wait status; LastPid: the value written
+	// Target is, for Setpgid, the task whose group changes (0: Task's own
+	// process); Group the task whose current group it joins (0: its own).
+	// For Setns, Target is the task whose namespace Task's children go to.
+	Target, Group int
+	Arg           int32 // Exit: wait status; LastPid: the value written
+
+	// Derived when the call runs:
+	Pid  int32 // Setpgid: the target (0: itself); Reap, Setns: a pid
+	Pgid int32 // Setpgid: the group (0: the target's own)
 	// Parent is, for Exit, a live thread of the exiting process's parent:
 	// it waits for the zombie before the next call runs. For ExitThread of
 	// a thread that does not lead its group, another live thread of the
@@ -156,17 +165,12 @@ type gen struct {
 func (g *gen) record(c Call) { g.h.Calls = append(g.h.Calls, c) }
 
 func (g *gen) run() {
-	root, err := g.m.Clone(0, plan.NewPID, "init")
-	if err != nil {
-		panic(err) // the first clone of a new machine cannot fail
-	}
-	g.record(Call{Op: Fork, Task: 0, Child: root, Flags: plan.NewPID})
 	// A container's init leads its own session (a container checkpoint
 	// refuses a session from outside); nested namespaces need not.
-	if err := g.m.Setsid(root); err != nil {
-		panic(err)
+	if !g.try(Call{Op: Fork, Task: 0, Flags: plan.NewPID}) || !g.try(Call{Op: Setsid, Task: 1}) {
+		panic("history: a new machine refuses to create its root")
 	}
-	g.record(Call{Op: Setsid, Task: root})
+	root := 1
 	g.made = 1
 	g.live = []int{root}
 	g.inits = []int{root}
@@ -180,9 +184,7 @@ func (g *gen) run() {
 	if g.opt.Stops {
 		for i := 2; i < g.m.Len(); i++ {
 			if ts := g.m.Task(i); ts.Live && !ts.Thread && !ts.Init && g.rng.IntN(12) == 0 {
-				if g.m.Stop(i) == nil {
-					g.record(Call{Op: Stop, Task: i})
-				}
+				g.try(Call{Op: Stop, Task: i})
 			}
 		}
 	}
@@ -229,91 +231,55 @@ func (g *gen) step(t int) {
 		case x < 8:
 			flags = plan.Parent
 		}
-		c, err := g.m.Clone(t, flags, fmt.Sprintf("t%d", g.m.Len()))
-		if err != nil {
+		c := Call{Op: Fork, Task: t, Flags: flags}
+		if !g.try(c) {
 			return
 		}
-		g.record(Call{Op: Fork, Task: t, Child: c, Flags: flags})
+		child := g.h.Calls[len(g.h.Calls)-1].Child
 		g.made++
-		g.live = append(g.live, c)
+		g.live = append(g.live, child)
 		if flags&plan.NewPID != 0 {
-			g.inits = append(g.inits, c)
+			g.inits = append(g.inits, child)
 		}
 	case r < 44:
-		if g.m.Setsid(t) == nil {
-			g.record(Call{Op: Setsid, Task: t})
-		}
+		g.try(Call{Op: Setsid, Task: t})
 	case r < 60: // setpgid of itself or a child, into its own or another group
-		var pid int32
+		c := Call{Op: Setpgid, Task: t}
 		if kids := g.m.Children(t); len(kids) > 0 && g.rng.IntN(3) == 0 {
-			pid = g.m.Nr(sim.PidOf, kids[g.rng.IntN(len(kids))], t)
+			c.Target = kids[g.rng.IntN(len(kids))]
 		}
-		var pgid int32
 		if g.rng.IntN(4) != 0 {
-			if j := g.any(); j != 0 {
-				pgid = g.m.Nr(sim.PgidOf, j, t)
-			}
+			c.Group = g.any()
 		}
-		if pid == 0 && pgid == 0 && g.rng.IntN(2) == 0 {
+		if c.Target == 0 && c.Group == 0 && g.rng.IntN(2) == 0 {
 			return
 		}
-		if g.initJoinsInside(t, pid, pgid) {
-			return
-		}
-		if g.m.Setpgid(t, pid, pgid) == nil {
-			g.record(Call{Op: Setpgid, Task: t, Pid: pid, Pgid: pgid})
-		}
+		g.try(c)
 	case r < 72:
 		if ts.Init {
 			return
 		}
 		if ts.Threads > 1 && g.rng.IntN(3) == 0 {
-			// Another live thread waits until a non-leader's pid is
-			// free: the kernel releases it after exit() returns.
-			w, tid := -1, int32(0)
-			if ts.Thread {
-				for j := 1; j < g.m.Len(); j++ {
-					if js := g.m.Task(j); j != t && js.Leader == ts.Leader && js.Live {
-						w, tid = j, g.m.Nr(sim.PidOf, t, j)
-						break
-					}
-				}
-			}
-			if g.m.ExitThread(t) == nil {
-				g.record(Call{Op: ExitThread, Task: t, Parent: w, ChildPid: tid})
-			}
+			g.try(Call{Op: ExitThread, Task: t})
 			return
 		}
-		lt := g.m.Task(ts.Leader)
-		parent := g.liveThread(lt.Parent)
-		if parent < 0 {
-			return
-		}
-		childPid := g.m.Nr(sim.PidOf, ts.Leader, parent)
 		status := int32(g.rng.IntN(256)) << 8
-		if !lt.Live {
+		if !g.m.Task(ts.Leader).Live {
 			// Its leader has exited already: /proc reports the
 			// leader's own exit code (0) on Linux 6.1 and the group's
 			// on 6.18, so keep them equal.
 			status = 0
 		}
-		if g.m.Exit(t, status) == nil {
-			g.record(Call{Op: Exit, Task: t, Arg: status, Parent: parent, ChildPid: childPid})
-		}
+		g.try(Call{Op: Exit, Task: t, Arg: status})
 	case r < 84:
 		for _, c := range g.m.Children(t) {
 			if g.m.Task(c).Zombie {
-				pid := g.m.Nr(sim.PidOf, c, t)
-				if g.m.Reap(t, c) == nil {
-					g.record(Call{Op: Reap, Task: t, Child: c, Pid: pid})
-				}
+				g.try(Call{Op: Reap, Task: t, Child: c})
 				return
 			}
 		}
 	case r < 87:
-		if g.m.Subreaper(t) == nil {
-			g.record(Call{Op: Subreaper, Task: t})
-		}
+		g.try(Call{Op: Subreaper, Task: t})
 	case r < 93:
 		if !g.opt.Wrap {
 			return
@@ -321,25 +287,12 @@ func (g *gen) step(t int) {
 		// A low value: the next pids of this namespace reuse freed
 		// numbers below those in use.
 		hi := int32(g.m.Len()) + 4
-		v := int32(g.rng.IntN(int(hi)))
-		if g.m.SetLastPid(t, v) == nil {
-			g.record(Call{Op: LastPid, Task: t, Arg: v})
-		}
+		g.try(Call{Op: LastPid, Task: t, Arg: int32(g.rng.IntN(int(hi)))})
 	default:
 		if !g.opt.Setns || ts.Thread || ts.Threads > 1 {
 			return
 		}
-		in := g.inits[g.rng.IntN(len(g.inits))]
-		if !g.m.Task(in).Live {
-			return
-		}
-		nr := g.m.Nr(sim.PidOf, in, t)
-		if nr == 0 {
-			return
-		}
-		if g.m.Setns(t, nr) == nil {
-			g.record(Call{Op: Setns, Task: t, Pid: nr})
-		}
+		g.try(Call{Op: Setns, Task: t, Target: g.inits[g.rng.IntN(len(g.inits))]})
 	}
 }
 
@@ -350,88 +303,158 @@ func (g *gen) step(t int) {
 // until the init's pid is the only one allocated in it, and the group's
 // pid stays allocated as long as the init itself is in the group. The
 // tree hangs unkillable, so histories run by tests must not make it.
-func (g *gen) initJoinsInside(t int, pid, pgid int32) bool {
-	target := t
-	if pid != 0 {
-		target = -1
-		for _, c := range g.m.Children(t) {
-			if g.m.Nr(sim.PidOf, c, t) == pid {
-				target = c
-			}
-		}
-		if target < 0 {
-			return false // the call fails anyway
-		}
+func initJoinsInside(m *sim.Machine, c *Call) bool {
+	target := c.Task
+	if c.Target != 0 {
+		target = c.Target
 	}
-	if !g.m.Task(target).Init || pgid == 0 || pgid == g.m.Nr(sim.PidOf, target, t) {
+	if !m.Task(target).Init || c.Group == 0 || c.Pgid == m.Nr(sim.PidOf, target, c.Task) {
 		return false
 	}
-	for j := 1; j < g.m.Len(); j++ {
-		if ts := g.m.Task(j); ts.Exists && g.m.Nr(sim.PgidOf, j, t) == pgid {
-			return g.m.Nr(sim.PgidOf, j, target) != 0
-		}
-	}
-	return false
-}
-
-// liveThread returns a live thread of task i's group, or -1.
-func (g *gen) liveThread(i int) int {
-	if i < 0 {
-		return -1
-	}
-	if g.m.Task(i).Live {
-		return i
-	}
-	if i == 0 {
-		return 0
-	}
-	for j := 1; j < g.m.Len(); j++ {
-		if ts := g.m.Task(j); ts.Leader == g.m.Task(i).Leader && ts.Live {
-			return j
-		}
-	}
-	return -1
+	return m.Nr(sim.PgidOf, c.Group, target) != 0
 }
 
 // ErrRefused is matched by Replay's error when the model refuses a call:
 // the history does not hold together (a shrunk history can do this).
 var ErrRefused = errors.New("history: the model refuses a call")
 
-// Replay runs h on a fresh machine.
+// try runs c on the generator's machine and records it if the model
+// accepts it.
+func (g *gen) try(c Call) bool {
+	if err := apply(g.m, &c); err != nil {
+		return false
+	}
+	g.record(c)
+	return true
+}
+
+// apply resolves c's numbers against m's state and runs it on m.
+func apply(m *sim.Machine, c *Call) error {
+	if err := resolve(m, c); err != nil {
+		return err
+	}
+	var err error
+	switch c.Op {
+	case Fork:
+		var i int
+		if i, err = m.Clone(c.Task, c.Flags, fmt.Sprintf("t%d", m.Len())); err == nil {
+			c.Child = i
+		}
+	case Setsid:
+		err = m.Setsid(c.Task)
+	case Setpgid:
+		if initJoinsInside(m, c) {
+			return fmt.Errorf("%w: it would put an init into a group led from inside its namespace", syscall.EPERM)
+		}
+		err = m.Setpgid(c.Task, c.Pid, c.Pgid)
+	case Exit:
+		err = m.Exit(c.Task, c.Arg)
+	case ExitThread:
+		err = m.ExitThread(c.Task)
+	case Reap:
+		err = m.Reap(c.Task, c.Child)
+	case Subreaper:
+		err = m.Subreaper(c.Task)
+	case LastPid:
+		err = m.SetLastPid(c.Task, c.Arg)
+	case Setns:
+		err = m.Setns(c.Task, c.Pid)
+	case Stop:
+		err = m.Stop(c.Task)
+	default:
+		err = syscall.EINVAL
+	}
+	return err
+}
+
+// resolve derives the numbers c passes from the tasks it names, as they
+// stand on m (and who waits for an exit to complete).
+func resolve(m *sim.Machine, c *Call) error {
+	valid := func(i int) bool { return i >= 0 && i < m.Len() }
+	if !valid(c.Task) || !valid(c.Target) || !valid(c.Group) {
+		return fmt.Errorf("%w: no such task", syscall.ESRCH)
+	}
+	c.Pid, c.Pgid, c.Parent, c.ChildPid = 0, 0, -1, 0
+	switch c.Op {
+	case Setpgid:
+		if c.Target != 0 {
+			if c.Pid = m.Nr(sim.PidOf, c.Target, c.Task); c.Pid == 0 {
+				return fmt.Errorf("%w: task %d is not visible to task %d", syscall.ESRCH, c.Target, c.Task)
+			}
+		}
+		if c.Group != 0 {
+			if c.Pgid = m.Nr(sim.PgidOf, c.Group, c.Task); c.Pgid == 0 {
+				return fmt.Errorf("%w: the group of task %d is not visible to task %d", syscall.EPERM, c.Group, c.Task)
+			}
+		}
+	case Reap:
+		if !valid(c.Child) {
+			return fmt.Errorf("%w: no such task", syscall.ECHILD)
+		}
+		c.Pid = m.Nr(sim.PidOf, c.Child, c.Task)
+	case Setns:
+		if c.Target == 0 || !m.Task(c.Target).Live {
+			return fmt.Errorf("%w: task %d has no live namespace to enter", syscall.ESRCH, c.Target)
+		}
+		if c.Pid = m.Nr(sim.PidOf, c.Target, c.Task); c.Pid == 0 {
+			return fmt.Errorf("%w: task %d is not visible to task %d", syscall.ESRCH, c.Target, c.Task)
+		}
+	case Exit:
+		ts := m.Task(c.Task)
+		if !ts.Exists {
+			return fmt.Errorf("%w: task %d", syscall.ESRCH, c.Task)
+		}
+		c.Parent = liveThread(m, m.Task(ts.Leader).Parent)
+		if c.Parent < 0 {
+			return fmt.Errorf("%w: no live parent to wait for the exit of task %d", syscall.EINVAL, c.Task)
+		}
+		c.ChildPid = m.Nr(sim.PidOf, ts.Leader, c.Parent)
+	case ExitThread:
+		// Another live thread waits until a non-leader's pid is free:
+		// the kernel releases it after exit() returns.
+		ts := m.Task(c.Task)
+		if !ts.Exists || !ts.Thread {
+			return nil
+		}
+		for j := 1; j < m.Len(); j++ {
+			if js := m.Task(j); j != c.Task && js.Leader == ts.Leader && js.Live {
+				c.Parent, c.ChildPid = j, m.Nr(sim.PidOf, c.Task, j)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// liveThread returns a live thread of task i's group, or -1.
+func liveThread(m *sim.Machine, i int) int {
+	if i < 0 {
+		return -1
+	}
+	if i == 0 || m.Task(i).Live {
+		return i
+	}
+	for j := 1; j < m.Len(); j++ {
+		if ts := m.Task(j); ts.Leader == m.Task(i).Leader && ts.Live {
+			return j
+		}
+	}
+	return -1
+}
+
+// Replay runs h on a fresh machine, deriving each call's numbers again.
 func (h *History) Replay() (*sim.Machine, error) {
 	m := sim.NewMachine()
-	for k, c := range h.Calls {
-		var err error
-		switch c.Op {
-		case Fork:
-			var i int
-			if i, err = m.Clone(c.Task, c.Flags, fmt.Sprintf("t%d", m.Len())); err == nil && i != c.Child {
-				err = fmt.Errorf("created task %d, the history says %d", i, c.Child)
-			}
-		case Setsid:
-			err = m.Setsid(c.Task)
-		case Setpgid:
-			err = m.Setpgid(c.Task, c.Pid, c.Pgid)
-		case Exit:
-			err = m.Exit(c.Task, c.Arg)
-		case ExitThread:
-			err = m.ExitThread(c.Task)
-		case Reap:
-			err = m.Reap(c.Task, c.Child)
-		case Subreaper:
-			err = m.Subreaper(c.Task)
-		case LastPid:
-			err = m.SetLastPid(c.Task, c.Arg)
-		case Setns:
-			err = m.Setns(c.Task, c.Pid)
-		case Stop:
-			err = m.Stop(c.Task)
-		default:
-			err = syscall.EINVAL
+	for k := range h.Calls {
+		c := h.Calls[k]
+		child := c.Child
+		if err := apply(m, &c); err != nil {
+			return nil, fmt.Errorf("%w: call %d (%s): %w", ErrRefused, k+1, h.Calls[k], err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: call %d (%s): %w", ErrRefused, k+1, c, err)
+		if c.Op == Fork && c.Child != child {
+			return nil, fmt.Errorf("%w: call %d (%s) created task %d", ErrRefused, k+1, h.Calls[k], c.Child)
 		}
+		h.Calls[k] = c
 	}
 	return m, nil
 }

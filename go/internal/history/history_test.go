@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
+	"github.com/ckpt-nl/ckpt-nl/go/plan"
 	"github.com/ckpt-nl/ckpt-nl/go/sim"
 )
 
@@ -106,4 +107,31 @@ func TestGeneratorReachesShapes(t *testing.T) {
 			t.Errorf("no %s in 300 histories (seen: %v)", want, seen)
 		}
 	}
+}
+
+// TestShrink: a history failing for a property of a few of its calls
+// shrinks to those calls and what they need.
+func TestShrink(t *testing.T) {
+	h := Generate(5, opts(60))
+	// "Fails" while some thread exists: the smallest such history is the
+	// root, its setsid and one CLONE_THREAD (from the root).
+	hasThread := func(h *History) bool {
+		for _, c := range h.Calls {
+			if c.Op == Fork && c.Flags&plan.Thread != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if !hasThread(h) {
+		t.Fatal("seed 5 makes no thread; pick another")
+	}
+	got := Shrink(h, hasThread)
+	if len(got.Calls) > 4 || !hasThread(got) {
+		t.Fatalf("shrunk to %d calls:\n%s", len(got.Calls), got)
+	}
+	if _, err := got.Replay(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d calls shrunk to %d:\n%s", len(h.Calls), len(got.Calls), got)
 }
