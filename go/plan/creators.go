@@ -98,7 +98,8 @@ func (f *forest) creators() error {
 		// Children only their parent can create choose first.
 		for _, c := range kids {
 			if c.earlyMove {
-				if !f.direct(p, c) || c.creator != p || c.stage != 0 {
+				ok := f.direct(p, c)
+				if !ok || c.creator != p || c.stage != 0 {
 					return f.fail(c, "its parent must create it before its setsid and then put it in process group %d, which the parent cannot (not supported yet)", f.s.Nr(c.pgid))
 				}
 				c.placed = true
