@@ -99,7 +99,11 @@ func (f *forest) creators() error {
 		for _, c := range kids {
 			if c.earlyMove {
 				ok := f.direct(p, c)
-				if !ok || c.creator != p || c.stage != 0 {
+				// Created by p before its setup, or by a placeholder p
+				// creates then that lends c its group.
+				z := c.creator
+				lent := z != nil && z.kind == Placeholder && c.flags&Parent != 0 && z.creator == p && z.stage == 0
+				if !ok || !lent && (z != p || c.stage != 0) {
 					return f.fail(c, "its parent must create it before its setsid and then put it in process group %d, which the parent cannot (not supported yet)", f.s.Nr(c.pgid))
 				}
 				c.placed = true

@@ -268,8 +268,15 @@ func (l *layout) stepsOf(n *node) []step {
 	clones := func(kids []*node) {
 		defer func() {
 			for _, c := range kids {
-				if c.earlyMove {
+				if c.earlyMove && c.flags&Parent == 0 {
 					st = append(st, step{op: opMoveChild, child: c, group: c.pgid})
+				}
+				if c.kind == Placeholder && c.borrow != 0 {
+					for _, x := range c.kids[1] {
+						if x.earlyMove {
+							st = append(st, step{op: opMoveChild, child: x, group: x.pgid})
+						}
+					}
 				}
 			}
 		}()
@@ -424,8 +431,8 @@ func (l *layout) run(n *node) {
 			// The parent puts its child, a namespace's init, in its
 			// final group before its own setsid.
 			c := x.child
-			ready := !c.pending
-			if l.phase > 0 {
+			ready := !c.pending && (c.idx != 0 || c == l.launcher)
+			if l.phase > 0 && ready {
 				// Not while it creates, in this phase or later.
 				ready = c.pc == len(c.steps) && c.lastAct < l.phase
 			}
