@@ -184,14 +184,10 @@ func (r *retry) Error() string {
 func (f *forest) noCreator(p, c *node) error {
 	if l := f.owner[c.bs]; c.hasBS && l != nil && l.claimed {
 		if _, done := f.reserve[l.tag]; !done {
-			// The ghost went elsewhere as a sibling creator, and it could
-			// have created c: try again with it kept for c's parent (or,
-			// if it went below c, for no one).
-			who := p.image
-			if f.creates(c, l) {
-				who = -1
-			}
-			return &retry{tag: l.tag, claimant: who}
+			// The ghost went elsewhere (maybe below c) as a sibling
+			// creator, and it could have created c: try again with it
+			// kept for c's parent.
+			return &retry{tag: l.tag, claimant: p.image}
 		}
 	}
 	if p.leads && p.hasBS && c.hasBS && p.bs != c.bs && p.image >= 0 {
