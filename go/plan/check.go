@@ -90,10 +90,10 @@ func (f *forest) check() error {
 				f.s.Nr(n.sid))
 		}
 		if n.parent != nil && n.parent.ns != n.ns && (f.level(n.ns) != f.level(n.parent.ns)+1 || f.s.Namespace(n.ns).Parent != n.parent.ns) {
-			return f.fail(n, "its pid namespace is neither its parent's nor a child of it: re-parenting stays in the namespace of the exiting parent")
+			return f.fail(n, "its pid namespace is neither its parent's nor a child of it: clone creates in the creator's namespace or a new child of it, and re-parenting stays in the namespace of the exiting parent")
 		}
 		if n.parent != nil && n.parent.ns != n.ns && f.nsInit[n.ns] != n {
-			return f.fail(n, "it is one namespace below its parent but is not that namespace's init: only the init of a namespace has a parent outside it")
+			return f.fail(n, "it is one namespace below its parent but is not that namespace's init: it entered the namespace with setns (nsenter -p), which restarts do not recreate yet")
 		}
 		if f.nsInit[n.ns] == nil && n.ns != 1 {
 			return f.fail(n, "its pid namespace has no init in the image: when a namespace's init exits the kernel kills every process in it")

@@ -69,6 +69,23 @@ func TestMakeForestRefusals(t *testing.T) {
 		},
 		nr: 2, says: []string{"init of its namespace", "session 3", "never called setsid"},
 	}, {
+		name: "parent two namespaces up",
+		tasks: []modeltest.T{
+			{Nr: 1, Pgid: 1, Sid: 1},
+			{Pid: []int32{2, 1}, NS: ns2, PPid: 1, Pgid: 1, Sid: 1},
+			{Pid: []int32{3, 3, 1}, NS: []uint64{1, 2, 3}, PPid: 2, Pgid: 1, Sid: 1},
+			{Pid: []int32{4, 4, 2}, NS: []uint64{1, 2, 3}, PPid: 1, Pgid: 1, Sid: 1},
+		},
+		nr: 4, says: []string{"neither its parent's nor a child of it"},
+	}, {
+		name: "entered with setns (not restored yet)",
+		tasks: []modeltest.T{
+			{Nr: 1, Pgid: 1, Sid: 1},
+			{Pid: []int32{2, 1}, NS: ns2, PPid: 1, Pgid: 1, Sid: 1},
+			{Pid: []int32{3, 2}, NS: ns2, PPid: 1, Pgid: 1, Sid: 1},
+		},
+		nr: 3, says: []string{"not that namespace's init", "setns"},
+	}, {
 		name: "pid 1 of a subtree image",
 		mode: model.ModeSubtree,
 		tasks: []modeltest.T{
