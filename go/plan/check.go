@@ -114,6 +114,10 @@ func (f *forest) check() error {
 				return f.fail(n, "process group %d (its pid) is in session %d and it in %d: a process makes its group in its own session, and setsid fails while a group with its pid exists (EPERM)",
 					f.s.Nr(n.tag), f.s.Nr(gs), f.s.Nr(n.sid))
 			}
+			if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) && n.parent != nil && n.parent.ns != n.ns {
+				return f.fail(n, "others are in process group %d (its pid) while it, a namespace's init, is in group %d, which it cannot name and its parent cannot put it in: a parent that has exited did (not restored yet)",
+					f.s.Nr(n.tag), f.s.Nr(n.pgid))
+			}
 			if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) {
 				return f.fail(n, "others are in process group %d (its pid) while it is in group %d, which it cannot name: a process can only be born in such a group, and setpgid cannot bring it back",
 					f.s.Nr(n.tag), f.s.Nr(n.pgid))
