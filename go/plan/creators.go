@@ -223,9 +223,6 @@ func (f *forest) ghosts() error {
 			n.hasBS, n.bs = true, sid
 		}
 		f.owner[tag] = n
-		if f.nsInit[n.ns] == nil && n.ns != 1 {
-			f.deadInit(n.ns, n)
-		}
 		return nil
 	}
 	for _, n := range f.tasks {
@@ -242,6 +239,19 @@ func (f *forest) ghosts() error {
 			}
 		}
 	}
+	// Namespaces whose tasks are gone: a ghost whose number there is 1
+	// is their init, else a placeholder is.
+	f.oneGhost = map[uint32]*node{}
+	for _, n := range f.nodes {
+		if n.kind == Ghost && n.numbers[len(n.numbers)-1] == 1 {
+			f.oneGhost[n.ns] = n
+		}
+	}
+	for _, n := range f.nodes {
+		if n.kind == Ghost && f.nsInit[n.ns] == nil && n.ns != 1 {
+			f.deadInit(n.ns, n)
+		}
+	}
 	return nil
 }
 
@@ -252,6 +262,9 @@ func (f *forest) ghosts() error {
 // parent namespace (which may need one too), and its exit after the
 // release ends the namespace.
 func (f *forest) deadInit(ns uint32, g *node) {
+	if one := f.oneGhost[ns]; one != nil {
+		g = one // the namespace's own init's pid
+	}
 	if g.ns != ns || g.numbers[len(g.numbers)-1] != 1 {
 		x := f.add(&node{kind: Placeholder, image: -1, ns: ns, sid: g.sid, pgid: model.TagOutside, exits: true,
 			name: fmt.Sprintf("placeholder init of a dead namespace (for %s)", g.name), hasBS: true, bs: g.sid})

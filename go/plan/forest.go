@@ -136,6 +136,7 @@ type forest struct {
 	// (check.go): the one its init was born in.
 	outSid       map[uint32]uint32
 	groupSession map[uint32]uint32
+	oneGhost     map[uint32]*node      // namespace -> the ghost whose number there is 1
 	deadInits    []*node               // inits of namespaces whose tasks are gone
 	birth        map[int]uint32        // image task -> the birth session kept for it on a retry
 	reserve      map[uint32]int        // session ghost -> the only image task that may claim it as a sibling creator (-1: none)
