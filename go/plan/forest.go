@@ -106,6 +106,7 @@ type node struct {
 	lastAct    int            // the creation phase of its last action
 	steps      []step         // layout: what it does while the tree is created
 	pc         int            // layout: its next step
+	zombieKids []*node        // restored zombies whose exit it waits for before stops
 	viaMove    uint32         // a birth-state child born once its creator's parent moved it to this group
 	moved      map[uint32]int // groups its parent moved it to -> 1 + the phase
 	// stopper is the thread that stops the group of a dead leader, which

@@ -66,7 +66,8 @@ type layout struct {
 	exists  map[uint32]int  // group tag -> 1 + the phase it was made in
 	pending []*node
 	phase   int
-	moveAt  int // the phase where owners move
+	moveAt  int  // the phase where owners move
+	stops   bool // some task stops after the release
 	err     error
 	// moveReqs are namespace inits waiting for their parent to move them.
 	moveReqs []moveReq
@@ -190,8 +191,21 @@ func (f *forest) layout() (*Plan, error) {
 		}
 	}
 	for _, n := range f.nodes {
+		if slices.Contains(n.post, Action{Op: OpStop}) {
+			l.stops = true
+		}
+		if n.kind == Restored && n.parent != nil && n.exits {
+			w := n.parent
+			if w.stopper != nil {
+				w = w.stopper
+			}
+			w.zombieKids = append(w.zombieKids, n)
+		}
+	}
+	for _, n := range f.nodes {
 		l.finish(n, creation)
 	}
+	l.p.Release = l.moveAt + 1
 	if l.err != nil {
 		return nil, l.err
 	}
@@ -554,16 +568,41 @@ func (l *layout) finish(n *node, creation int) {
 		return
 	}
 	acts = append(acts, Action{Op: OpBarrier, A: int32(l.moveAt + 1)})
-	if n.kind != Launcher {
-		if n.creator == l.launcher {
-			acts = append(acts, Action{Op: OpPdeathsig, A: 0})
+	if n.kind == Launcher {
+		if l.stops {
+			acts = append(acts, Action{Op: OpBarrier, A: int32(l.moveAt + 2)})
 		}
-		for _, c := range n.reaps {
-			acts = append(acts, Action{Op: OpReap, A: int32(c.idx)})
-		}
-		acts = append(acts, n.post...)
+		t.Actions = acts
+		return
 	}
-	t.Actions = acts
+	if n.creator == l.launcher {
+		acts = append(acts, Action{Op: OpPdeathsig, A: 0})
+	}
+	for _, c := range n.reaps {
+		acts = append(acts, Action{Op: OpReap, A: int32(c.idx)})
+	}
+	// Stops wait until everything that exits after the release has
+	// (the processes that stay meet once more, after reaping theirs): an
+	// exit that orphans a group with stopped members would make the
+	// kernel send it SIGHUP and SIGCONT.
+	if l.stops && !slices.Contains(n.post, Action{Op: OpExit, A: exitStatus(n.post)}) {
+		// Its zombie children too (waited for, not reaped).
+		for _, c := range n.zombieKids {
+			acts = append(acts, Action{Op: OpWaitExit, A: int32(c.idx), B: l.nrIn(c.tag, c.parent)})
+		}
+		acts = append(acts, Action{Op: OpBarrier, A: int32(l.moveAt + 2)})
+	}
+	t.Actions = append(acts, n.post...)
+}
+
+// exitStatus is the status of the OpExit in post, if any.
+func exitStatus(post []Action) int32 {
+	for _, a := range post {
+		if a.Op == OpExit {
+			return a.A
+		}
+	}
+	return -1
 }
 
 // realParent is the process whose child n is when it exits after the
