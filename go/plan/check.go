@@ -162,5 +162,5 @@ func (f *forest) sessionOfGroup(g uint32) uint32 {
 // the one it was born in before its setsid).
 func (f *forest) parentMoves(n *node) bool {
 	p := n.parent
-	return p != nil && p.ns != n.ns && !n.leads && !f.visible(n.pgid, n.ns) && f.visible(n.pgid, p.ns) && (p.sid == n.sid || p.leads)
+	return !f.opt.NoPids && p != nil && p.ns != n.ns && !n.leads && !f.visible(n.pgid, n.ns) && f.visible(n.pgid, p.ns) && (p.sid == n.sid || p.leads)
 }

@@ -36,6 +36,12 @@ func (f *forest) creators() error {
 	if err := f.ghosts(); err != nil {
 		return err
 	}
+	f.groupUsers = map[uint32]int{}
+	for _, n := range f.tasks {
+		if !n.thread && n.pgid != n.tag {
+			f.groupUsers[n.pgid]++
+		}
+	}
 	// The root is born in the restarter's session and group, unless the
 	// tool's init is its namespace's init: then a ghost of the session it
 	// was born in may create it and exit.
@@ -52,7 +58,7 @@ func (f *forest) creators() error {
 		}
 		// A group it cannot name: born in it, unless its parent can put
 		// it there at the end (a namespace's init).
-		if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) {
+		if !f.visible(n.pgid, n.ns) && !(f.parentMoves(n) && f.groupUsers[n.tag] > 0) {
 			n.hasBG, n.bg = true, n.pgid
 		}
 	}
@@ -319,16 +325,12 @@ func (f *forest) placeGroupGhosts() error {
 	member := map[[2]uint32]*node{}
 	f.members = map[[2]uint32][]*node{}
 	f.inGroup = map[[2]uint32][]*node{}
-	f.groupUsers = map[uint32]int{}
 	for _, n := range f.tasks {
 		if !n.thread {
 			k := [2]uint32{n.ns, n.sid}
 			f.members[k] = append(f.members[k], n)
 			g := [2]uint32{n.ns, n.pgid}
 			f.inGroup[g] = append(f.inGroup[g], n)
-			if n.pgid != n.tag {
-				f.groupUsers[n.pgid]++
-			}
 			if !n.leads && member[k] == nil {
 				member[k] = n
 			}
@@ -467,7 +469,9 @@ func (f *forest) reaper(p, c *node) bool {
 	// The placeholder exits as soon as it has created c, before any
 	// subreaper is set: c goes to the init.
 	z := f.placeholder(l, 1, 0, "for "+c.name)
-	z.exitAt = exitNow
+	if !f.opt.NoPids { // a NoPids coordinator finds tasks through their creators
+		z.exitAt = exitNow
+	}
 	if c.hasBG && f.visible(c.bg, l.ns) && c.bg != l.tag {
 		z.borrow = c.bg
 	}
@@ -498,7 +502,9 @@ func (f *forest) subreaper(p, c *node) bool {
 	}
 	p.subreaper = true
 	z := f.placeholder(l, 1, 0, "for "+c.name)
-	z.exitAt = exitAfterSubreapers
+	if !f.opt.NoPids {
+		z.exitAt = exitAfterSubreapers
+	}
 	z.target = p
 	if c.hasBG && f.visible(c.bg, l.ns) && !(l.leads && c.bg == l.tag) {
 		z.borrow = c.bg

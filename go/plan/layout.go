@@ -588,6 +588,9 @@ func (l *layout) finish(n *node, creation int) {
 	if l.stops && !slices.Contains(n.post, Action{Op: OpExit, A: exitStatus(n.post)}) {
 		// Its zombie children too (waited for, not reaped).
 		for _, c := range n.zombieKids {
+			if l.opt.NoPids {
+				break // its pid is not known here
+			}
 			acts = append(acts, Action{Op: OpWaitExit, A: int32(c.idx), B: l.nrIn(c.tag, c.parent)})
 		}
 		acts = append(acts, Action{Op: OpBarrier, A: int32(l.moveAt + 2)})
