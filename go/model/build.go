@@ -215,7 +215,7 @@ func (b *builder) build() (*Snapshot, error) {
 		} else if rec.Sid, err = b.tag(t, "session", t.Sid); err != nil {
 			return nil, err
 		}
-		if n > 0 {
+		if n > 0 && t.Tgid != rt.Tgid { // the root's threads share its outside parent
 			rec.PPid = b.pidTag[t.PPid]
 		}
 		rec.Depth = len(r.Pids[t.Pid].Numbers) - 1

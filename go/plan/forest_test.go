@@ -1,7 +1,11 @@
 package plan_test
 
 import (
+	"os"
+	"path/filepath"
+
 	"fmt"
+	"github.com/ckpt-nl/ckpt-nl/go/image"
 	"testing"
 
 	"github.com/ckpt-nl/ckpt-nl/go/model"
@@ -72,6 +76,37 @@ func TestMakeForestRandom(t *testing.T) {
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			roundTrip(t, scenarioSnapshot(t, "random", seed), plan.Options{})
+		})
+	}
+}
+
+func readImage(t *testing.T, name string) *model.Snapshot {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := image.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The five kinds of tree the planner once refused (issue 11), each an
+// image of a real tree the kernel built from a random history.
+func TestMakeForestRestartCases(t *testing.T) {
+	for _, name := range []string{
+		"parent-setsid-after-fork.img",
+		"group-from-ancestor-ns.img",
+		"group-of-a-session-leaders-child.img",
+		"session-across-ns.img",
+		"group-creator-cannot-name.img",
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := readImage(t, name)
+			roundTrip(t, s, plan.Options{})
+			roundTrip(t, s, plan.Options{Attach: true})
 		})
 	}
 }

@@ -144,6 +144,17 @@ type Plan struct {
 	Base int
 	// Joins are setpgid arguments to fill in at run time (NoPids plans).
 	Joins []Join
+	// Release is the barrier where the tree is validated and released
+	// (0: the last one); barriers after it order what follows.
+	Release int
+}
+
+// ReleaseBarrier is the barrier where the tree is validated and released.
+func (p *Plan) ReleaseBarrier() int {
+	if p.Release > 0 {
+		return p.Release
+	}
+	return p.Barriers()
 }
 
 // Expected returns, for each barrier number k from 0 to Barriers(), how

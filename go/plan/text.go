@@ -56,9 +56,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 			case OpClone:
 				steps = append(steps, fmt.Sprintf("clone #%d", a.A))
 			case OpSetpgid:
-				if a.A == 0 {
+				switch {
+				case a.B != 0:
+					steps = append(steps, fmt.Sprintf("setpgid(child %d, %d)", a.B, a.A))
+				case a.A == 0:
 					steps = append(steps, "setpgid(own)")
-				} else {
+				default:
 					steps = append(steps, fmt.Sprintf("setpgid(%d)", a.A))
 				}
 			case OpExit:

@@ -141,7 +141,8 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 		}
 	}
 	rootIdx, topIdx := roots(p)
-	for k := plan.BarrierCreated; k <= plan.BarrierFinal; k++ {
+	final := p.ReleaseBarrier()
+	for k := plan.BarrierCreated; k <= final; k++ {
 		stop := make(chan struct{})
 		if opt.Progress != nil && k == plan.BarrierCreated {
 			go func() {
@@ -166,7 +167,7 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 			progress("groups", 0, len(p.Tasks))
 			t0 = time.Now()
 		}
-		if k == plan.BarrierFinal {
+		if k == final {
 			stage("groups", t0)
 			break
 		}
@@ -193,7 +194,15 @@ func Restore(s *model.Snapshot, opt Options) (*Result, error) {
 	}
 	progress("releasing", 0, len(p.Tasks))
 	t0 = time.Now()
-	run.Open(plan.BarrierFinal)
+	run.Open(final)
+	// Barriers after the release order what follows it (stops after
+	// the exits).
+	for k := final + 1; k <= p.Barriers(); k++ {
+		if err := run.WaitBarrier(k, timeout); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		run.Open(k)
+	}
 	if err := run.WaitSettled(timeout); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
