@@ -107,6 +107,7 @@ type node struct {
 	steps      []step         // layout: what it does while the tree is created
 	pc         int            // layout: its next step
 	zombieKids []*node        // restored zombies whose exit it waits for before stops
+	reapIn     map[int][]*node // placeholders it reaps in the phase they exit in
 	viaMove    uint32         // a birth-state child born once its creator's parent moved it to this group
 	moved      map[uint32]int // groups its parent moved it to -> 1 + the phase
 	// stopper is the thread that stops the group of a dead leader, which

@@ -187,6 +187,18 @@ func (f *forest) layout() (*Plan, error) {
 			if r.stopper != nil {
 				r = r.stopper // a thread of the group reaps its children
 			}
+			// A placeholder that exits during the creation is reaped by
+			// its parent in the same phase: the kernel re-parents its
+			// children inside exit(), after the task has settled, and
+			// the next phase may set a subreaper that must not catch
+			// them (or must). The phase waits for the whole exit.
+			if e := l.exitPhase(n, creation); e >= 0 && l.livesThrough(r, e, creation) {
+				if r.reapIn == nil {
+					r.reapIn = map[int][]*node{}
+				}
+				r.reapIn[e] = append(r.reapIn[e], n)
+				continue
+			}
 			r.reaps = append(r.reaps, n)
 		}
 	}
@@ -503,6 +515,36 @@ func (l *layout) setpgid(n *node, g uint32) Action {
 	return Action{Op: OpSetpgid, A: l.nrIn(g, n)}
 }
 
+// exitPhase is the phase in which placeholder n exits during the creation,
+// or -1 when it exits after the release.
+func (l *layout) exitPhase(n *node, creation int) int {
+	switch n.exitAt {
+	case exitNow:
+		return max(n.born, len(n.acts)-1)
+	case exitAfterSubreapers:
+		return creation + 2*n.target.depth + 1
+	}
+	return -1
+}
+
+// livesThrough reports whether r runs to the end of phase e, and so can
+// reap a child there: it does not exit during the creation itself.
+func (l *layout) livesThrough(r *node, e, creation int) bool {
+	if r.exitAt == exitNow || r.exitAt == exitAfterSubreapers {
+		return false
+	}
+	return r.born <= e && e <= l.moveAt
+}
+
+// reapsIn are n's reaps of placeholders that exit in phase k.
+func reapsIn(n *node, k int) []Action {
+	var acts []Action
+	for _, c := range n.reapIn[k] {
+		acts = append(acts, Action{Op: OpReap, A: int32(c.idx)})
+	}
+	return acts
+}
+
 // finish assembles n's actions: its creation phases with their barriers,
 // joins, moves, attach, the final barrier and what follows the release.
 func (l *layout) finish(n *node, creation int) {
@@ -523,6 +565,7 @@ func (l *layout) finish(n *node, creation int) {
 		if k < len(n.acts) {
 			acts = append(acts, n.acts[k]...)
 		}
+		acts = append(acts, reapsIn(n, k)...)
 		acts = append(acts, Action{Op: OpBarrier, A: int32(k + 1)})
 	}
 	if n.exitAt == exitAfterSubreapers {
@@ -540,6 +583,7 @@ func (l *layout) finish(n *node, creation int) {
 		if n.subreaper && n.depth > 0 && k == creation+2*n.depth {
 			acts = append(acts, Action{Op: OpSubreaper})
 		}
+		acts = append(acts, reapsIn(n, k)...)
 	}
 	if n.subreaper && n.depth == 0 {
 		// Set with the joins, after the creation barrier.

@@ -105,9 +105,17 @@ func disagree(h *History) []string {
 // reads with procfs, which is what restore checks with too.
 func settled(t testing.TB, h *History, root int) *model.Snapshot {
 	t.Helper()
+	img, err := settledImage(h, root)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, h)
+	}
+	return img
+}
+
+func settledImage(h *History, root int) (*model.Snapshot, error) {
 	want, err := h.Snapshot()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	stopped := func(s *model.Snapshot) int {
 		n := 0
@@ -121,14 +129,14 @@ func settled(t testing.TB, h *History, root int) *model.Snapshot {
 	for try := 0; ; try++ {
 		img, err := procfs.Backend{}.Snapshot(snapshot.Request{Pid: root, Mode: model.ModeContainer})
 		if err != nil {
-			t.Fatalf("checkpoint: %v\n%s", err, h)
+			return nil, fmt.Errorf("checkpoint: %w", err)
 		}
 		if stopped(img) == stopped(want) && len(img.Tasks) == len(want.Tasks) {
-			return img
+			return img, nil
 		}
 		if try == 40 {
-			t.Fatalf("the history's tree has %d tasks, %d stopped; the model %d, %d\n%s",
-				len(img.Tasks), stopped(img), len(want.Tasks), stopped(want), h)
+			return nil, fmt.Errorf("the history's tree has %d tasks, %d stopped; the model %d, %d",
+				len(img.Tasks), stopped(img), len(want.Tasks), stopped(want))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
