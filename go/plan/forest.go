@@ -96,20 +96,20 @@ type node struct {
 	claimed bool // a ghost made a child of a parent to create its siblings
 	// subreaper: orphans created under it by placeholders come back to it.
 	subreaper  bool
-	exitAt     int            // a placeholder's exit: exitAfterRelease, exitNow, exitAfterSubreapers
-	reaped     bool           // reaped by its creator during the creation
-	target     *node          // exitAfterSubreapers: the subreaper it leaves its child to
-	depth      int            // a subreaper's: how many subreapers above it in its namespace
-	movesKids  []*node        // namespace inits it puts in their final group (setpgid of a child)
-	movedEarly bool           // its parent put it in its final group right after creating it
-	earlyMove  bool           // its parent puts it in its final group before the parent's setsid
-	lastAct    int            // the creation phase of its last action
-	steps      []step         // layout: what it does while the tree is created
-	pc         int            // layout: its next step
-	zombieKids []*node        // restored zombies whose exit it waits for before stops
+	exitAt     int             // a placeholder's exit: exitAfterRelease, exitNow, exitAfterSubreapers
+	reaped     bool            // reaped by its creator during the creation
+	target     *node           // exitAfterSubreapers: the subreaper it leaves its child to
+	depth      int             // a subreaper's: how many subreapers above it in its namespace
+	movesKids  []*node         // namespace inits it puts in their final group (setpgid of a child)
+	movedEarly bool            // its parent put it in its final group right after creating it
+	earlyMove  bool            // its parent puts it in its final group before the parent's setsid
+	lastAct    int             // the creation phase of its last action
+	steps      []step          // layout: what it does while the tree is created
+	pc         int             // layout: its next step
+	zombieKids []*node         // restored zombies whose exit it waits for before stops
 	reapIn     map[int][]*node // placeholders it reaps in the phase they exit in
-	viaMove    uint32         // a birth-state child born once its creator's parent moved it to this group
-	moved      map[uint32]int // groups its parent moved it to -> 1 + the phase
+	viaMove    uint32          // a birth-state child born once its creator's parent moved it to this group
+	moved      map[uint32]int  // groups its parent moved it to -> 1 + the phase
 	// stopper is the thread that stops the group of a dead leader, which
 	// then ends its thread before the final barrier.
 	stopper *node
