@@ -27,6 +27,10 @@ echo "# Host: races and faults at full counts" | tee "$out/host.log"
 CKPT_NL_REQUIRE=root,bpf CKPT_NL_RACES=1000 CKPT_NL_TRIALS=100 \
 	go test -count=1 -v -timeout 60m -run 'TestRace|TestFault|TestPermissions' ./tests/integration/ 2>&1 |
 	grep -E '^(---|ok|FAIL|PASS)|attempts|refused|restore failed|left behind' | tee -a "$out/host.log"
+echo "# Host: random histories, the model against the kernel and round trips" | tee "$out/histories.log"
+CKPT_NL_REQUIRE=root,bpf CKPT_NL_AGREE=1000 CKPT_NL_HISTORIES=10000 \
+	go test -count=1 -v -timeout 90m -run 'TestKernelAgrees|TestHistoriesRoundTrip|TestBigHistories' ./go/internal/history/ 2>&1 |
+	grep -E '^(---|ok|FAIL|PASS)|^    ---|calls,|shrunk' | tee -a "$out/histories.log"
 echo "# VM: kernel fuzzer, races, faults, permissions, unload under a live context" | tee "$out/vm.log"
 make -s vm-tests $(pwd)/build/ckpt-nl build/vm/init build/vm/run >/dev/null
 build/vm/run -kernel "$(scripts/kernel.sh image)" -init build/vm/init -module ckpt_pids.ko -bin build/ckpt-nl \
@@ -85,6 +89,15 @@ fi
 	echo '```'
 	echo
 	echo "Command: \`CKPT_NL_RACES=1000 CKPT_NL_TRIALS=100 go test -run 'TestRace|TestFault|TestPermissions' ./tests/integration\`."
+	echo
+	echo "## Host: random histories"
+	echo
+	echo '```'
+	cat "$out/histories.log" 2>/dev/null
+	echo '```'
+	echo
+	echo "Command: \`CKPT_NL_AGREE=1000 CKPT_NL_HISTORIES=10000 go test -run 'TestKernelAgrees|TestHistoriesRoundTrip|TestBigHistories' ./go/internal/history\`"
+	echo "(1,000 histories built by the kernel and by the model, compared; 10,000 restarted and compared; one of 1,000 and one of 10,000 tasks)."
 	echo
 	echo "## VM: the kernel interface fuzzer, races on the module, faults, unload under a live context"
 	echo

@@ -2,6 +2,8 @@ package history
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,6 +58,9 @@ func reader(t testing.TB) snapshot.Backend {
 func TestKernelAgrees(t *testing.T) {
 	testenv.NeedRoot(t)
 	n := 150 // each loads the bpf programs for its namespace: ~0.3 s
+	if v, err := strconv.Atoi(os.Getenv("CKPT_NL_AGREE")); err == nil {
+		n = v
+	}
 	if testing.Short() || testenv.InVM() {
 		n = 40
 	}
