@@ -93,7 +93,7 @@ func (f *forest) check() error {
 			return f.fail(n, "its pid namespace is neither its parent's nor a child of it: clone creates in the creator's namespace or a new child of it, and re-parenting stays in the namespace of the exiting parent")
 		}
 		if n.parent != nil && n.parent.ns != n.ns && f.nsInit[n.ns] != n {
-			return f.fail(n, "it is one namespace below its parent but is not that namespace's init: it entered the namespace with setns (nsenter -p), which restarts do not recreate yet")
+			return f.notYet(n, "it is one namespace below its parent but is not that namespace's init: it entered the namespace with setns (nsenter -p), which restarts do not recreate yet")
 		}
 		if f.nsInit[n.ns] == nil && n.ns != 1 {
 			return f.fail(n, "its pid namespace has no init in the image: when a namespace's init exits the kernel kills every process in it")
@@ -115,7 +115,7 @@ func (f *forest) check() error {
 					f.s.Nr(n.tag), f.s.Nr(gs), f.s.Nr(n.sid))
 			}
 			if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) && n.parent != nil && n.parent.ns != n.ns {
-				return f.fail(n, "others are in process group %d (its pid) while it, a namespace's init, is in group %d, which it cannot name and its parent cannot put it in: a parent that has exited did (not restored yet)",
+				return f.notYet(n, "others are in process group %d (its pid) while it, a namespace's init, is in group %d, which it cannot name and its parent cannot put it in: a parent that has exited did (not restored yet)",
 					f.s.Nr(n.tag), f.s.Nr(n.pgid))
 			}
 			if !f.visible(n.pgid, n.ns) && !f.parentMoves(n) {

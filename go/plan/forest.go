@@ -45,7 +45,19 @@ type PlanError struct {
 	Task int // image task index, or -1
 	Nr   int32
 	Why  string
+	// NotYet marks a valid tree of a kind the planner does not restore
+	// yet (docs/DESIGN.md 4.4 lists them); it matches ErrNotYet.
+	NotYet bool
 }
+
+// ErrNotYet is matched (errors.Is) by the refusal of a tree that some
+// history of system calls does build but that MakeForest cannot plan yet:
+// a task that entered its namespace with setns, or a namespace's init put
+// in its group by a parent that has exited since.
+var ErrNotYet = errors.New("plan: a kind of tree not restored yet")
+
+// Is makes errors.Is(err, ErrNotYet) hold for a NotYet refusal.
+func (e *PlanError) Is(target error) bool { return target == ErrNotYet && e.NotYet }
 
 func (e *PlanError) Error() string {
 	if e.Task < 0 {
@@ -291,6 +303,13 @@ func (f *forest) nodesForTasks() error {
 		f.nsInit[1] = f.top
 	}
 	return nil
+}
+
+// notYet is fail for a kind of valid tree not restored yet.
+func (f *forest) notYet(n *node, format string, args ...any) error {
+	err := f.fail(n, format, args...)
+	err.(*PlanError).NotYet = true
+	return err
 }
 
 func (f *forest) fail(n *node, format string, args ...any) error {

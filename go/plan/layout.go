@@ -598,7 +598,7 @@ func (l *layout) finish(n *node, creation int) {
 			continue
 		}
 		if n.sid != c.sid {
-			l.err = l.fail(c, "its parent must put it in process group %d, but is in another session by then", l.s.Nr(c.pgid))
+			l.err = l.notYet(c, "its parent must put it in process group %d, but is in another session by then: a parent that has exited since did (not restored yet)", l.s.Nr(c.pgid))
 		}
 		a := l.setpgid(n, c.pgid)
 		a.B = l.nrIn(c.tag, n)
