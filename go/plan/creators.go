@@ -211,7 +211,8 @@ func (f *forest) setCreator(n, c *node, stage int, flags Flags) {
 	n.creator = c
 	n.stage = stage
 	n.flags |= flags
-	if n.ns != c.ns && !n.thread {
+	// In place, the launcher is in the image's root namespace already.
+	if n.ns != c.ns && !n.thread && !(f.opt.InPlace && c == f.launcher) {
 		n.flags |= NewPID
 	}
 	c.kids[stage] = append(c.kids[stage], n)
