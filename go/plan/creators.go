@@ -470,7 +470,7 @@ func (f *forest) reaper(p, c *node) bool {
 	// The placeholder exits as soon as it has created c, before any
 	// subreaper is set: c goes to the init.
 	z := f.placeholder(l, 1, 0, "for "+c.name)
-	if !f.opt.NoPids { // a NoPids coordinator finds tasks through their creators
+	if !f.opt.NoPids && !f.opt.Attach { // a NoPids coordinator finds tasks through their creators; kernel members attach
 		z.exitAt = exitNow
 	}
 	if c.hasBG && f.visible(c.bg, l.ns) && c.bg != l.tag {
@@ -503,7 +503,7 @@ func (f *forest) subreaper(p, c *node) bool {
 	}
 	p.subreaper = true
 	z := f.placeholder(l, 1, 0, "for "+c.name)
-	if !f.opt.NoPids {
+	if !f.opt.NoPids && !f.opt.Attach { // every kernel restart-context member attaches before the commit
 		z.exitAt = exitAfterSubreapers
 	}
 	z.target = p
