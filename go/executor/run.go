@@ -506,7 +506,7 @@ func (r *Run) taken(c int) string {
 	ct := &p.Tasks[c]
 	for l, nr := range ct.Numbers {
 		level := p.Base + l
-		ns := nsAt(p, ct.NS, level)
+		ns := p.NSAt(ct.NS, level)
 		if level == 0 {
 			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", nr)); err == nil {
 				return fmt.Sprintf("pid %d at level %d is in use by process %d (%s)", nr, level, nr, strings.TrimSpace(string(comm)))
@@ -518,7 +518,7 @@ func (r *Run) taken(c int) string {
 		}
 		for j := range p.Tasks {
 			o := &p.Tasks[j]
-			if j == c || l >= len(o.Numbers) || o.Numbers[l] != nr || nsAt(p, o.NS, level) != ns {
+			if j == c || l >= len(o.Numbers) || o.Numbers[l] != nr || p.NSAt(o.NS, level) != ns {
 				continue
 			}
 			if r.word(&r.tasks[j].State) != StateNew {
@@ -527,14 +527,6 @@ func (r *Run) taken(c int) string {
 		}
 	}
 	return ""
-}
-
-// nsAt is the ancestor at level of plan namespace ns.
-func nsAt(p *plan.Plan, ns, level int) int {
-	for ns > 0 && p.NSLevel[ns] > level {
-		ns = p.NSParent[ns]
-	}
-	return ns
 }
 
 // TaskError is a plan step that failed in a task.

@@ -4,26 +4,13 @@ import (
 	"testing"
 
 	"github.com/ckpt-nl/ckpt-nl/go/plan"
-	"github.com/ckpt-nl/ckpt-nl/go/scenario"
 	"github.com/ckpt-nl/ckpt-nl/go/sim"
 )
 
 // TestFloor: the floor of a restore plan creates the same tasks with the
 // same numbers and does nothing else.
 func TestFloor(t *testing.T) {
-	sc, err := scenario.Get("large", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sim.Run(sc.Plan, sim.Forward)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := res.Snapshot(sc.Root, sc.Mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.MakeForest(s, plan.Options{})
+	p, err := plan.MakeForest(scenarioSnapshot(t, "large", 3), plan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,6 +245,15 @@ func (p *Plan) Validate() error {
 	return nil
 }
 
+// NSAt is the ancestor at level of plan namespace ns (ns itself when it
+// is not deeper).
+func (p *Plan) NSAt(ns, level int) int {
+	for p.NSLevel[ns] > level {
+		ns = p.NSParent[ns]
+	}
+	return ns
+}
+
 // SetTID returns the clone3 set_tid array for task i: its numbers,
 // innermost namespace first.
 func (t *Task) SetTID() []int32 {

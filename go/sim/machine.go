@@ -110,7 +110,13 @@ func (m *Machine) Clone(creator int, flags plan.Flags, comm string) (int, error)
 	if flags&(plan.Thread|plan.NewPID) != 0 && c.nsKids != c.ns {
 		return 0, refuse(syscall.EINVAL, "CLONE_THREAD or CLONE_NEWPID after setns to another pid namespace")
 	}
+	// undo takes back a clone the kernel would refuse: the pids it took
+	// and the namespace it opened.
 	saved := slices.Clone(m.cursor)
+	undo := func() {
+		m.cursor = saved
+		st.p.NSParent, st.p.NSLevel = st.p.NSParent[:len(saved)], st.p.NSLevel[:len(saved)]
+	}
 	ns := c.nsKids
 	if flags&plan.NewPID != 0 {
 		if flags&plan.Thread != 0 {
@@ -131,11 +137,7 @@ func (m *Machine) Clone(creator int, flags plan.Flags, comm string) (int, error)
 	for l := len(numbers) - 1; l >= 0; l-- {
 		nr, err := m.alloc(st.nsAt(ns, st.p.Base+l))
 		if err != nil {
-			m.cursor = saved
-			if flags&plan.NewPID != 0 {
-				st.p.NSParent = st.p.NSParent[:ns]
-				st.p.NSLevel = st.p.NSLevel[:ns]
-			}
+			undo()
 			return 0, err
 		}
 		numbers[l] = nr
@@ -154,11 +156,7 @@ func (m *Machine) Clone(creator int, flags plan.Flags, comm string) (int, error)
 	if err := st.clone(creator, i); err != nil {
 		st.p.Tasks = st.p.Tasks[:i]
 		st.threads, st.pc, st.blocked, st.done = st.threads[:i], st.pc[:i], st.blocked[:i], st.done[:i]
-		if flags&plan.NewPID != 0 {
-			st.p.NSParent = st.p.NSParent[:ns]
-			st.p.NSLevel = st.p.NSLevel[:ns]
-		}
-		m.cursor = saved
+		undo()
 		var se *Error
 		if errors.As(err, &se) {
 			return 0, refuse(syscall.EINVAL, "%s", se.Err)

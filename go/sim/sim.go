@@ -176,12 +176,7 @@ func (st *state) unref(o *pidObj) {
 }
 
 // nsAt is the ancestor of plan namespace ns at level.
-func (st *state) nsAt(ns, level int) int {
-	for st.p.NSLevel[ns] > level {
-		ns = st.p.NSParent[ns]
-	}
-	return ns
-}
+func (st *state) nsAt(ns, level int) int { return st.p.NSAt(ns, level) }
 
 // parked reports whether task i is where a creator stops waiting for it:
 // at a barrier, done, or exited.
