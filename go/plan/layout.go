@@ -635,6 +635,13 @@ func (l *layout) finish(n *node, creation int) {
 			if l.opt.NoPids {
 				break // its pid is not known here
 			}
+			if rp := realParent(c); rp.kind == Placeholder && rp.exitAt == exitAfterRelease {
+				// Its placeholder parent exits after the release too
+				// (with the kernel's restart context): whose child it
+				// is when it exits is a race, so no wait (the executor
+				// stops a stopped task again if an exit continues it).
+				continue
+			}
 			acts = append(acts, Action{Op: OpWaitExit, A: int32(c.idx), B: l.nrIn(c.tag, c.parent)})
 		}
 		acts = append(acts, Action{Op: OpBarrier, A: int32(l.moveAt + 2)})
